@@ -1,0 +1,306 @@
+"""Pipecat frames that carry Tavus events in and Tavus interactions out.
+
+Inbound frames (pushed downstream by :class:`TavusInteractionsInput`) are
+system frames: they report what the replica did and must not be flushed by an
+interruption. Outbound frames (pushed by your code, consumed by
+:class:`TavusInteractionsOutput`) are data frames so they keep their place among the
+LLM and TTS frames, except :class:`TavusInterruptFrame`, which is urgent.
+
+Every outbound frame builds and validates its interaction when it is created, so misuse
+raises :class:`~pipecat_tavus_interactions.exceptions.LocalProtocolError` where the frame is
+made, not later inside the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pipecat.frames.frames import DataFrame, SystemFrame
+
+from . import events as ev
+from . import interactions as ix
+from .exceptions import LocalProtocolError
+
+if TYPE_CHECKING:
+    from .turns import TurnRecord
+
+
+# --- inbound ---------------------------------------------------------------------------
+
+
+@dataclass
+class TavusEventFrame(SystemFrame):
+    """A Tavus event, as parsed. Pushed for unknown events (and for all with ``emit_event_frames``).
+
+    Parameters:
+        event: The parsed event.
+    """
+
+    event: ev.Event
+
+    @property
+    def turn_idx(self) -> int | None:
+        """The turn the event belongs to, when it belongs to one."""
+        return self.event.turn_idx
+
+
+@dataclass
+class TavusUtteranceFrame(SystemFrame):
+    """A user or replica utterance.
+
+    Parameters:
+        role: ``"user"`` or ``"pal"`` (the replica).
+        text: The text.
+        turn_idx: The turn it belongs to.
+        spoken: True when ``text`` is what the replica really said (final streaming
+            snapshot); False for the intended reply sent as it starts speaking.
+        interrupted: True when the replica was cut off (only with ``spoken``).
+        injected: True for a user utterance that is the text we sent with ``respond``.
+        event: The event it came from.
+    """
+
+    role: str
+    text: str
+    turn_idx: int | None = None
+    spoken: bool = False
+    interrupted: bool = False
+    injected: bool = False
+    event: ev.Event | None = None
+
+
+@dataclass
+class TavusToolCallFrame(SystemFrame):
+    """The replica asked for a tool call (for observers; the tool bridge runs it).
+
+    Parameters:
+        event: The ``tool_call`` or ``perception_tool_call`` event.
+    """
+
+    event: ev.ToolCallEvent
+
+    @property
+    def name(self) -> str:
+        """The function name."""
+        return self.event.name
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The parsed arguments."""
+        return self.event.arguments
+
+    @property
+    def tool_call_id(self) -> str | None:
+        """The Tavus tool call id, when sent."""
+        return self.event.tool_call_id
+
+
+@dataclass
+class TavusReplicaInterruptedFrame(SystemFrame):
+    """The user cut the replica off (stopped_speaking ``interrupted: true``, or legacy).
+
+    Parameters:
+        turn_idx: The turn that was interrupted.
+        inference_id: The interrupted inference, when known.
+        event: The event that reported it.
+    """
+
+    turn_idx: int | None = None
+    inference_id: str | None = None
+    event: ev.Event | None = None
+
+
+@dataclass
+class TavusPerceptionAnalysisFrame(SystemFrame):
+    """End-of-call perception summary.
+
+    Parameters:
+        analysis: The summary text.
+        event: The event it came from.
+    """
+
+    analysis: str
+    event: ev.PerceptionAnalysisEvent | None = None
+
+
+@dataclass
+class TavusObjectiveFrame(SystemFrame):
+    """An objective was activated, completed, or is pending confirmation.
+
+    Parameters:
+        status: ``"activated"``, ``"completed"`` or ``"pending"``.
+        objective_name: The objective's name, when sent.
+        output_variables: Collected variables, when sent.
+        event: The event it came from.
+    """
+
+    status: str
+    objective_name: str | None = None
+    output_variables: dict[str, Any] = field(default_factory=dict)
+    event: ev.ObjectiveEvent | None = None
+
+
+@dataclass
+class TavusGuardrailFrame(SystemFrame):
+    """A guardrail fired.
+
+    Parameters:
+        guardrail: Its name, when sent.
+        reason: Why it fired, when sent.
+        event: The event it came from.
+    """
+
+    guardrail: str | None = None
+    reason: str | None = None
+    event: ev.GuardrailEvent | None = None
+
+
+@dataclass
+class TavusTurnFrame(SystemFrame):
+    """A turn completed; carries its record (text, tool calls, spans, latency).
+
+    Parameters:
+        turn: The completed turn record.
+    """
+
+    turn: TurnRecord
+
+
+# --- outbound --------------------------------------------------------------------------
+
+
+@dataclass
+class TavusInteractionFrame(DataFrame):
+    """Base of the frames that ask :class:`TavusInteractionsOutput` to send an interaction.
+
+    Subclasses fill ``interaction`` from their own fields at construction time.
+
+    Parameters:
+        interaction: The interaction to send. Set it directly to send any interaction.
+    """
+
+    interaction: ix.Interaction | None = field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.interaction is None:
+            self.interaction = self._build()
+        if not isinstance(self.interaction, ix.Interaction):
+            raise LocalProtocolError(
+                f"{type(self).__name__} needs an Interaction, got {type(self.interaction).__name__}"
+            )
+
+    def _build(self) -> ix.Interaction:
+        raise LocalProtocolError(
+            "TavusInteractionFrame needs interaction=...; or use one of its subclasses"
+        )
+
+
+@dataclass
+class TavusEchoFrame(TavusInteractionFrame):
+    """Make the replica say ``text`` verbatim (one ``conversation.echo``, ``done: true``).
+
+    Parameters:
+        text: The text to speak.
+    """
+
+    text: str = ""
+
+    def _build(self) -> ix.Interaction:
+        return ix.Echo(text=self.text)
+
+
+@dataclass
+class TavusRespondFrame(TavusInteractionFrame):
+    """Inject ``text`` as if the user said it (``conversation.respond``).
+
+    Parameters:
+        text: The user's words.
+    """
+
+    text: str = ""
+
+    def _build(self) -> ix.Interaction:
+        return ix.Respond(self.text)
+
+
+@dataclass
+class TavusContextFrame(TavusInteractionFrame):
+    """Replace or append to the replica's conversational context.
+
+    Parameters:
+        context: The context text.
+        mode: ``"overwrite"`` or ``"append"``.
+    """
+
+    context: str = ""
+    mode: Literal["overwrite", "append"] = "append"
+
+    def _build(self) -> ix.Interaction:
+        if self.mode == "overwrite":
+            return ix.OverwriteLLMContext(self.context)
+        if self.mode == "append":
+            return ix.AppendLLMContext(self.context)
+        raise LocalProtocolError(f"context mode must be 'overwrite' or 'append', got {self.mode!r}")
+
+
+@dataclass
+class TavusSensitivityFrame(TavusInteractionFrame):
+    """Change pause or interrupt sensitivity (exactly one per frame).
+
+    Parameters:
+        pause: New ``participant_pause_sensitivity``.
+        interrupt: New ``participant_interrupt_sensitivity``.
+    """
+
+    pause: str | None = None
+    interrupt: str | None = None
+
+    def _build(self) -> ix.Interaction:
+        return ix.Sensitivity(
+            participant_pause_sensitivity=self.pause,
+            participant_interrupt_sensitivity=self.interrupt,
+        )
+
+
+@dataclass
+class TavusObjectiveConfirmFrame(TavusInteractionFrame):
+    """Confirm a manual-confirmation objective.
+
+    Parameters:
+        objective_name: The pending objective to confirm.
+    """
+
+    objective_name: str = ""
+
+    def _build(self) -> ix.Interaction:
+        return ix.ObjectiveConfirm(self.objective_name)
+
+
+@dataclass
+class TavusInterruptFrame(SystemFrame):
+    """Stop the replica now (``conversation.interrupt``), without interrupting Pipecat."""
+
+    @property
+    def interaction(self) -> ix.Interaction:
+        """The interrupt interaction."""
+        return ix.Interrupt()
+
+
+__all__ = [
+    "TavusContextFrame",
+    "TavusEchoFrame",
+    "TavusEventFrame",
+    "TavusGuardrailFrame",
+    "TavusInteractionFrame",
+    "TavusInterruptFrame",
+    "TavusObjectiveConfirmFrame",
+    "TavusObjectiveFrame",
+    "TavusPerceptionAnalysisFrame",
+    "TavusReplicaInterruptedFrame",
+    "TavusRespondFrame",
+    "TavusSensitivityFrame",
+    "TavusToolCallFrame",
+    "TavusTurnFrame",
+    "TavusUtteranceFrame",
+]

@@ -1,0 +1,117 @@
+"""``TavusInteractionsParams``: every setting of the input, output and tool bridge.
+
+One pydantic model, shared by the facade and both processors, so a bot is configured in
+one place. Defaults follow the protocol reference and DESIGN.md; each inbound mapping can
+be switched off.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .protocol import DEFAULT_MAX_MESSAGE_BYTES
+
+Mode = Literal["full", "echo_text", "echo_audio"]
+ToolResultDelivery = Literal[
+    "auto", "tool_result", "append", "append_and_respond", "echo", "respond", "none"
+]
+
+
+class TavusInteractionsParams(BaseModel):
+    """Configuration of a :class:`~pipecat_tavus_interactions.TavusInteractions`.
+
+    Parameters:
+        mode: ``"full"`` (Tavus talks, Pipecat runs tools and steers), ``"echo_text"``
+            (Pipecat's LLM writes, Tavus voices) or ``"echo_audio"`` (Pipecat's TTS
+            speaks, Tavus renders).
+        conversation_id: The Tavus conversation; required before anything is sent.
+        replica_participant_id: The replica's Daily participant id, when known up front.
+            Otherwise it is learned from the transport's participant events.
+        replica_user_id_match: A participant whose ``info.userId`` contains this is the
+            replica (what ``@tavus/cvi-ui`` does).
+        replica_user_name: A participant with exactly this ``info.userName`` is the
+            replica (what Pipecat's TavusTransport does), when set.
+        trust_any_sender: Accept Tavus messages from any participant. Off by default: a
+            browser in the room must not be able to fake a tool call.
+        reorder_window_ms: How long a ``seq`` gap is held before later events are
+            released anyway.
+        max_turns: How many turn records the ledger keeps.
+        heartbeat_timeout_s: After this long without any replica message once it has
+            joined, ``on_replica_left`` fires. ``None`` disables the check.
+        emit_transcriptions: Push ``TranscriptionFrame``/``InterimTranscriptionFrame``
+            for user speech.
+        user_turn_frames: ``"speaking"`` pushes ``UserStarted/StoppedSpeakingFrame``,
+            ``"proposed"`` pushes the ``Proposed*`` frames for external turn strategies,
+            ``"none"`` pushes neither. Only in ``full`` mode by default; set
+            ``user_turn_frames_in_echo`` to push them in echo modes too.
+        user_turn_frames_in_echo: Also push user turn frames in echo modes.
+        emit_bot_speaking: Push ``BotStarted/StoppedSpeakingFrame`` and periodic
+            ``BotSpeakingFrame`` from the replica's speaking state.
+        bot_speaking_interval_s: Period of ``BotSpeakingFrame`` while the replica speaks.
+        interrupt_pipeline_on_barge_in: When Tavus reports the user cut the replica off,
+            broadcast an ``InterruptionFrame`` in the pipeline (no interrupt is sent back).
+        end_on_shutdown: Push an ``EndFrame`` when ``system.shutdown`` arrives.
+        emit_event_frames: Push a ``TavusEventFrame`` for every accepted event, not only
+            for unknown ones.
+        text_echo: ``"sentences"`` streams one echo per completed sentence under one
+            ``inference_id``; ``"whole"`` sends one echo per response.
+        echo_sample_rate: Sample rate of echo audio on the wire (Tavus recommends 24000).
+        echo_realtime: Pace echo audio at real time instead of sending it as fast as it
+            comes (Tavus buffers, so faster is the default).
+        echo_done_fallback_s: Close an audio utterance (``done: true``) when no audio and
+            no ``TTSStoppedFrame`` arrived for this long.
+        max_message_bytes: Cap on every outbound message's encoded size (Daily documents
+            4 KB for app messages).
+        wait_for_replica: Hold interactions until the replica has joined.
+        ready_timeout_s: How long interactions may be held before they fail with an error.
+        max_pending: How many interactions may be held before the replica joins.
+        target_replica: Address messages to the replica participant instead of
+            broadcasting them.
+        mirror_context: Mirror ``LLMMessagesUpdateFrame``/``LLMMessagesAppendFrame`` to
+            ``overwrite_llm_context``/``append_llm_context``.
+        tool_result_delivery: How tool results go back (see the tool bridge).
+        tool_timeout_s: Default deadline of a tool handler.
+        tool_respond_text: Text of the ``respond`` that follows an appended result with
+            ``append_and_respond`` (``{name}`` is the function name).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode = "full"
+    conversation_id: str | None = None
+    replica_participant_id: str | None = None
+    replica_user_id_match: str = "tavus-replica"
+    replica_user_name: str | None = None
+    trust_any_sender: bool = False
+
+    reorder_window_ms: float = Field(default=50.0, ge=0)
+    max_turns: int = Field(default=100, ge=1)
+    heartbeat_timeout_s: float | None = Field(default=5.0, gt=0)
+    emit_transcriptions: bool = True
+    user_turn_frames: Literal["speaking", "proposed", "none"] = "speaking"
+    user_turn_frames_in_echo: bool = False
+    emit_bot_speaking: bool = True
+    bot_speaking_interval_s: float = Field(default=0.2, gt=0)
+    interrupt_pipeline_on_barge_in: bool = True
+    end_on_shutdown: bool = True
+    emit_event_frames: bool = False
+
+    text_echo: Literal["sentences", "whole"] = "sentences"
+    echo_sample_rate: int = Field(default=24000, ge=8000, le=48000)
+    echo_realtime: bool = False
+    echo_done_fallback_s: float = Field(default=3.0, gt=0)
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, ge=512)
+    wait_for_replica: bool = True
+    ready_timeout_s: float = Field(default=15.0, gt=0)
+    max_pending: int = Field(default=256, ge=1)
+    target_replica: bool = False
+    mirror_context: bool = False
+
+    tool_result_delivery: ToolResultDelivery = "auto"
+    tool_timeout_s: float = Field(default=10.0, gt=0)
+    tool_respond_text: str = "The {name} lookup finished; please tell me what it found."
+
+
+__all__ = ["Mode", "TavusInteractionsParams", "ToolResultDelivery"]
