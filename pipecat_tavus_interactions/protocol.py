@@ -506,9 +506,12 @@ def split_text(
         The pieces, in order; joined they give back ``text``.
 
     Raises:
-        LocalProtocolError: The message envelope alone does not fit in ``max_bytes``.
+        LocalProtocolError: The message envelope alone does not fit in ``max_bytes``, or
+            leaves too little room for one character of ``text``.
     """
-    budget = max_bytes - encoded_size(build(""))
+    # Measure the envelope on a one-character probe: builders such as Respond and
+    # AppendLLMContext refuse empty text.
+    budget = max_bytes - (encoded_size(build("x")) - 1)
     if budget <= 0:
         raise LocalProtocolError(
             f"the message envelope alone is over the {max_bytes}-byte cap; raise the cap"
@@ -535,6 +538,11 @@ def split_text(
             chunk, chunk_used = [], 0
             for ch in token:
                 ch_size = _json_len(ch)
+                if ch_size > budget:
+                    raise LocalProtocolError(
+                        f"{ch!r} needs {ch_size} bytes on the wire, more than the {budget} "
+                        f"bytes left under the {max_bytes}-byte cap; raise the cap"
+                    )
                 if chunk_used + ch_size > budget:
                     pieces.append("".join(chunk))
                     chunk, chunk_used = [], 0
