@@ -1,0 +1,218 @@
+"""The package's layers import downward only, and the pure core stays free of frameworks.
+
+DESIGN.md section 2: (1) pure protocol core, (2) Pipecat glue, (3) edges. A module may
+import from its own layer and the layers below it, never above. The check reads the source
+with ``ast`` (nothing is imported), so it also sees imports inside functions and under
+``TYPE_CHECKING``. Every module of the package must appear in ``LAYERS``; a new module fails
+here until someone decides where it belongs.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "pipecat_tavus_interactions"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
+
+CORE, GLUE, EDGE, ROOT = 0, 1, 2, 3
+LAYER_NAMES = {CORE: "core", GLUE: "glue", EDGE: "edge", ROOT: "package root"}
+
+#: Top-level module (or subpackage) of the package -> its layer.
+LAYERS: dict[str, int] = {
+    # 1. pure protocol core: no asyncio, aiohttp, pipecat or daily
+    "exceptions": CORE,
+    "events": CORE,
+    "interactions": CORE,
+    "protocol": CORE,
+    "ordering": CORE,
+    "turns": CORE,
+    # 2. Pipecat glue
+    "params": GLUE,
+    "frames": GLUE,
+    "input": GLUE,
+    "output": GLUE,
+    "tools": GLUE,
+    "tool_schema": GLUE,
+    "session": GLUE,
+    "interactions_service": GLUE,
+    # 3. edges
+    "api": EDGE,
+    "simulator": EDGE,
+    "live": EDGE,
+    # the curated public API re-exports from every layer
+    "__init__": ROOT,
+}
+
+#: Top-level names the pure core must not import.
+CORE_FORBIDDEN = {"asyncio", "aiohttp", "pipecat", "daily"}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE_DIR).with_suffix("")
+    parts = [PACKAGE, *rel.parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _component(module: str) -> str:
+    """Return the top-level component of a package module name ("__init__" for the root)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _is_package_module(module: str) -> bool:
+    rel = Path(*module.split(".")[1:]) if "." in module else Path()
+    return (PACKAGE_DIR / rel).with_suffix(".py").exists() or (
+        PACKAGE_DIR / rel / "__init__.py"
+    ).exists()
+
+
+def collect_imports(source: str, module: str, is_package: bool) -> tuple[set[str], set[str]]:
+    """Return ``(package modules imported, external top-level names imported)``."""
+    internal: set[str] = set()
+    external: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == PACKAGE or alias.name.startswith(PACKAGE + "."):
+                    internal.add(alias.name)
+                else:
+                    external.add(alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = module.split(".")
+                if not is_package:
+                    base_parts = base_parts[:-1]
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts)
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            if target == PACKAGE or target.startswith(PACKAGE + "."):
+                if node.module is None or target == PACKAGE:
+                    # `from . import events` names submodules; other names come from the
+                    # package itself.
+                    for alias in node.names:
+                        sub = f"{target}.{alias.name}"
+                        internal.add(sub if _is_package_module(sub) else target)
+                else:
+                    internal.add(target)
+            else:
+                external.add(target.split(".")[0])
+    return internal, external
+
+
+def _source_files() -> list[Path]:
+    return sorted(PACKAGE_DIR.rglob("*.py"))
+
+
+FILES = _source_files()
+IDS = [str(p.relative_to(PACKAGE_DIR)) for p in FILES]
+
+
+def _imports_of(path: Path) -> tuple[set[str], set[str]]:
+    return collect_imports(
+        path.read_text(encoding="utf-8"), _module_name(path), path.name == "__init__.py"
+    )
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_every_module_is_classified(path):
+    component = _component(_module_name(path))
+    assert component in LAYERS, (
+        f"{path.relative_to(PACKAGE_DIR)} is not classified: add {component!r} to LAYERS in "
+        "tests/test_layering.py as CORE (pure: no asyncio/aiohttp/pipecat), GLUE (Pipecat "
+        "processors and frames) or EDGE (REST client, simulator, live wiring)"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n, layer in LAYERS.items() if layer == CORE))
+def test_core_module_imports_no_framework(name):
+    path = PACKAGE_DIR / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"{name}.py does not exist yet")
+    _, external = _imports_of(path)
+    bad = external & CORE_FORBIDDEN
+    assert not bad, f"{name}.py is pure protocol core but imports {sorted(bad)}"
+
+
+def upward_imports(module: str, internal: set[str]) -> list[str]:
+    """Return the imports of ``module`` that reach a higher layer than its own."""
+    layer = LAYERS[_component(module)]
+    upward = []
+    for target in sorted(internal):
+        target_layer = LAYERS.get(_component(target))
+        # An unclassified target is reported by test_every_module_is_classified.
+        if target_layer is not None and target_layer > layer:
+            upward.append(f"{target} ({LAYER_NAMES[target_layer]})")
+    return upward
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_imports_run_downward(path):
+    module = _module_name(path)
+    if _component(module) not in LAYERS:
+        pytest.skip("unclassified; reported by test_every_module_is_classified")
+    upward = upward_imports(module, _imports_of(path)[0])
+    assert not upward, (
+        f"{module} is {LAYER_NAMES[LAYERS[_component(module)]]} but imports from a higher "
+        f"layer: {upward}; move the shared code down a layer or invert the dependency"
+    )
+
+
+def test_upward_imports_are_caught():
+    core = f"{PACKAGE}.protocol"
+    glue = f"{PACKAGE}.frames"
+    assert upward_imports(core, {f"{PACKAGE}.frames"}) == [f"{PACKAGE}.frames (glue)"]
+    assert upward_imports(core, {PACKAGE}) == [f"{PACKAGE} (package root)"]
+    assert upward_imports(glue, {f"{PACKAGE}.simulator.wire"}) == [
+        f"{PACKAGE}.simulator.wire (edge)"
+    ]
+    assert upward_imports(glue, {f"{PACKAGE}.events", f"{PACKAGE}.tools"}) == []
+    assert upward_imports(f"{PACKAGE}.api", {f"{PACKAGE}.tool_schema"}) == []
+
+
+def test_collector_sees_every_import_form():
+    source = """
+from __future__ import annotations
+import json, asyncio.tasks
+from typing import TYPE_CHECKING
+from . import events as ev, __version__
+from .interactions import Echo
+from pipecat_tavus_interactions.api import TavusAPI
+import pipecat_tavus_interactions.frames
+if TYPE_CHECKING:
+    from pipecat.frames.frames import Frame
+
+def later():
+    import aiohttp
+    from daily import CallClient
+"""
+    internal, external = collect_imports(source, f"{PACKAGE}.protocol", False)
+    assert internal == {
+        f"{PACKAGE}.events",
+        PACKAGE,  # `from . import __version__` names the package root
+        f"{PACKAGE}.interactions",
+        f"{PACKAGE}.api",
+        f"{PACKAGE}.frames",
+    }
+    assert external == {"__future__", "json", "asyncio", "typing", "pipecat", "aiohttp", "daily"}
+
+
+def test_collector_resolves_relative_imports_inside_a_subpackage():
+    source = "from . import wire\nfrom .. import protocol\nfrom ..events import Event\n"
+    internal, _ = collect_imports(source, f"{PACKAGE}.simulator.persona", False)
+    assert {_component(m) for m in internal} == {"simulator", "protocol", "events"}
+    internal, _ = collect_imports("from . import persona\n", f"{PACKAGE}.simulator", True)
+    assert {_component(m) for m in internal} == {"simulator"}
+
+
+def test_the_real_protocol_module_is_seen_importing_events():
+    internal, external = _imports_of(PACKAGE_DIR / "protocol.py")
+    assert f"{PACKAGE}.events" in internal
+    assert f"{PACKAGE}.interactions" in internal
+    assert "json" in external
