@@ -1,3 +1,91 @@
-"""Drive a Tavus CVI replica from Pipecat through the Tavus Interactions Protocol."""
+"""Drive a Tavus CVI replica from Pipecat through the Tavus Interactions Protocol.
+
+The public API, by what you do with it:
+
+- Wire a bot: :class:`TavusInteractions` with :class:`TavusInteractionsParams`;
+  ``tavus.input()`` after ``transport.input()``, ``tavus.output()`` before
+  ``transport.output()``.
+- Steer the replica: the outbound frames (:class:`TavusRespondFrame`, ...) or
+  ``await tavus.send(interactions.Respond(...))``.
+- Observe it: the inbound frames (:class:`TavusUtteranceFrame`, ...), the ``on_*`` event
+  handlers and the turn ledger (:class:`TurnRecord`).
+- Wire models: :mod:`pipecat_tavus_interactions.events`,
+  :mod:`pipecat_tavus_interactions.interactions` and
+  :mod:`pipecat_tavus_interactions.protocol`.
+- Run offline: :mod:`pipecat_tavus_interactions.simulator`; live:
+  :mod:`pipecat_tavus_interactions.api`.
+"""
+
+from . import events, interactions
+from .exceptions import (
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    ReplicaNotReadyError,
+    TavusAPIError,
+    TavusInteractionsError,
+)
+from .frames import (
+    TavusContextFrame,
+    TavusEchoFrame,
+    TavusEventFrame,
+    TavusGuardrailFrame,
+    TavusInteractionFrame,
+    TavusInterruptFrame,
+    TavusObjectiveConfirmFrame,
+    TavusObjectiveFrame,
+    TavusPerceptionAnalysisFrame,
+    TavusReplicaInterruptedFrame,
+    TavusRespondFrame,
+    TavusSensitivityFrame,
+    TavusToolCallFrame,
+    TavusTurnFrame,
+    TavusUtteranceFrame,
+)
+from .params import TavusInteractionsParams
+from .protocol import build_message, parse_message
+from .session import TavusInteractions
+from .tools import TavusFunctionCallParams
+from .turns import SpeakingSpan, ToolCallRecord, TurnRecord
 
 __version__ = "0.1.0"
+
+__all__ = [
+    # facade and configuration
+    "TavusInteractions",
+    "TavusInteractionsParams",
+    "TavusFunctionCallParams",
+    # wire models and codec
+    "events",
+    "interactions",
+    "parse_message",
+    "build_message",
+    # inbound frames
+    "TavusEventFrame",
+    "TavusUtteranceFrame",
+    "TavusToolCallFrame",
+    "TavusReplicaInterruptedFrame",
+    "TavusPerceptionAnalysisFrame",
+    "TavusObjectiveFrame",
+    "TavusGuardrailFrame",
+    "TavusTurnFrame",
+    # outbound frames
+    "TavusInteractionFrame",
+    "TavusEchoFrame",
+    "TavusRespondFrame",
+    "TavusContextFrame",
+    "TavusSensitivityFrame",
+    "TavusObjectiveConfirmFrame",
+    "TavusInterruptFrame",
+    # turn ledger records
+    "TurnRecord",
+    "ToolCallRecord",
+    "SpeakingSpan",
+    # errors
+    "TavusInteractionsError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "ReplicaNotReadyError",
+    "TavusAPIError",
+]

@@ -80,8 +80,8 @@ class TavusToolCallFrame(SystemFrame):
     event: ev.ToolCallEvent
 
     @property
-    def name(self) -> str:
-        """The function name."""
+    def function_name(self) -> str:
+        """The function name (``name`` is taken by Pipecat's frame name)."""
         return self.event.name
 
     @property
