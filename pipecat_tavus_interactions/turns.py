@@ -1,0 +1,614 @@
+"""The turn ledger: one record per Tavus ``turn_idx``, and when each turn is complete.
+
+This module owns :class:`TurnLedger` and its records (:class:`TurnRecord`,
+:class:`SpeakingSpan`, :class:`ToolCallRecord`). It is pure (no asyncio, no pipecat): the
+input processor feeds it the events released by
+:class:`~pipecat_tavus_interactions.ordering.EventOrderer` (ordered, de-duplicated), the tool
+bridge records tool calls and their results, and the ledger says which turns each of those
+completed, exactly once each. Time (``now``) is passed in, never read.
+
+Grouping: an event with ``turn_idx`` belongs to that turn. Speaking, utterance and tool-call
+events without one belong to the current turn (the highest ``turn_idx`` seen); other events
+without one (``system.*``, perception analysis, objectives) belong to no turn. When a
+deployment never sends ``turn_idx`` at all, the ledger numbers turns itself from 0: a user
+utterance or user started-speaking arriving after the current turn completed opens the next.
+
+Completion: a turn completes when a newer turn starts (any event with a higher ``turn_idx``),
+or when the replica stops speaking after the reply (after the turn had a user utterance or a
+replica utterance or start) with no tool call of the turn still pending. If a tool call is
+still pending, the turn completes when its result is recorded (unless the replica is speaking
+again, in which case its stop completes it), or when the next turn starts. Late events for a
+completed turn still update its record while it is kept; they never complete it again.
+
+Memory is bounded: only the last ``max_turns`` records are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import events as ev
+
+ToolCallStatus = Literal["pending", "success", "error", "timeout", "stale"]
+
+
+@dataclass(slots=True)
+class ToolCallRecord:
+    """One tool call of a turn and its outcome.
+
+    Attributes:
+        name: The function name.
+        tool_call_id: The id Tavus sent with the call, when it sent one.
+        arguments: The parsed arguments.
+        seq: The ``seq`` of the ``tool_call`` event, when sent.
+        started_at: When the call was received (our monotonic clock, seconds).
+        finished_at: When the result was recorded (our monotonic clock, seconds).
+        status: ``"pending"`` until a result is recorded, then ``"success"``, ``"error"``,
+            ``"timeout"`` or ``"stale"`` (the result came after the turn was superseded).
+        result: The handler's result, when there is one.
+        error: Why the call failed, when it failed.
+        delivery: How the result went back to Tavus (e.g. ``"tool_result"``), when known.
+    """
+
+    name: str
+    tool_call_id: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    status: ToolCallStatus = "pending"
+    result: Any = None
+    error: str | None = None
+    delivery: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from call to result on our clock, or ``None`` while either is unknown."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(slots=True)
+class SpeakingSpan:
+    """One speaking span of the replica or the user.
+
+    Attributes:
+        role: ``"pal"`` (the replica) or ``"user"``.
+        inference_id: The ``inference_id`` of the started event (else of the stopped one).
+        started_ts: Tavus ``timestamp`` of the start, when sent (``None`` also for a stop that
+            had no start).
+        stopped_ts: Tavus ``timestamp`` of the stop, when sent; ``None`` while open.
+        duration: Seconds spoken: as sent on the stopped event, else computed from the two
+            timestamps when both are known, else ``None``.
+        interrupted: True when the span was cut off.
+        open: True until a stop is seen.
+    """
+
+    role: ev.Role
+    inference_id: str | None = None
+    started_ts: float | None = None
+    stopped_ts: float | None = None
+    duration: float | None = None
+    interrupted: bool = False
+    open: bool = True
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """Everything the ledger knows about one turn.
+
+    Attributes:
+        turn_idx: The Tavus ``turn_idx`` (or the ledger's own number, see the module doc).
+        user_text: The user's utterance(s) in this turn, joined with a space.
+        user_injected: True when the user text came from our own ``respond``.
+        user_audio_analysis: Raven tone/emotion analysis of the user's utterance, when sent.
+        replica_intended_text: The replica's full intended reply (``conversation.utterance``),
+            replies of several inferences joined with a space.
+        replica_spoken_text: What the replica actually said: per inference, the final
+            streaming snapshot (else the latest), joined with a space.
+        replica_interrupted: True when the replica was cut off in this turn.
+        tool_calls: The turn's tool calls, in the order received.
+        spans: The turn's speaking spans (replica and user), in the order started.
+        user_stopped_ts: Tavus ``timestamp`` of the user's last stop in this turn.
+        replica_started_ts: Tavus ``timestamp`` of the replica's first start in this turn.
+        response_latency_s: ``replica_started_ts - user_stopped_ts`` when both are known.
+        first_seq: The lowest ``seq`` of the turn's events, when any had one.
+        last_seq: The highest ``seq`` of the turn's events, when any had one.
+        event_count: How many events the ledger attributed to this turn.
+        completed: True once the ledger reported the turn complete.
+    """
+
+    turn_idx: int
+    user_text: str | None = None
+    user_injected: bool = False
+    user_audio_analysis: str | None = None
+    replica_intended_text: str | None = None
+    replica_spoken_text: str | None = None
+    replica_interrupted: bool = False
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    spans: list[SpeakingSpan] = field(default_factory=list)
+    user_stopped_ts: float | None = None
+    replica_started_ts: float | None = None
+    response_latency_s: float | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    event_count: int = 0
+    completed: bool = False
+    # Ledger bookkeeping, not part of the record's meaning.
+    # Per inference: intended text, and the best streaming snapshot (final, index, text).
+    # Created on first use: most turns need one, a 100k-turn run needs none kept.
+    _intended: dict[str | None, str] | None = field(default=None, repr=False, compare=False)
+    _spoken: dict[str | None, tuple[bool, int, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    _has_reply: bool = field(default=False, repr=False, compare=False)
+    _reply_stopped: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def pending_tool_calls(self) -> list[ToolCallRecord]:
+        """The tool calls of this turn still waiting for a result."""
+        return [c for c in self.tool_calls if c.status == "pending"]
+
+    def summary(self) -> dict[str, Any]:
+        """Return what is derived from event content (and tool outcomes) only.
+
+        Two runs of the same conversation, one clean and one with re-ordered or duplicated
+        delivery, give equal summaries: arrival times, our own clock and ``event_count`` are
+        left out.
+
+        Returns:
+            A dict of plain values (lists of dicts for tool calls and spans).
+        """
+        return {
+            "turn_idx": self.turn_idx,
+            "user_text": self.user_text,
+            "user_injected": self.user_injected,
+            "user_audio_analysis": self.user_audio_analysis,
+            "replica_intended_text": self.replica_intended_text,
+            "replica_spoken_text": self.replica_spoken_text,
+            "replica_interrupted": self.replica_interrupted,
+            "tool_calls": [
+                {
+                    "name": c.name,
+                    "tool_call_id": c.tool_call_id,
+                    "arguments": c.arguments,
+                    "seq": c.seq,
+                    "status": c.status,
+                    "result": c.result,
+                    "error": c.error,
+                    "delivery": c.delivery,
+                }
+                for c in self.tool_calls
+            ],
+            "spans": [
+                {
+                    "role": s.role,
+                    "inference_id": s.inference_id,
+                    "started_ts": s.started_ts,
+                    "stopped_ts": s.stopped_ts,
+                    "duration": s.duration,
+                    "interrupted": s.interrupted,
+                }
+                for s in self.spans
+            ],
+            "user_stopped_ts": self.user_stopped_ts,
+            "replica_started_ts": self.replica_started_ts,
+            "response_latency_s": self.response_latency_s,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "completed": self.completed,
+        }
+
+
+# Event types that belong to the current turn when they carry no turn_idx.
+_TURN_BOUND = (
+    ev.UtteranceEvent,
+    ev.UtteranceStreamingEvent,
+    ev.SpeakingEvent,
+    ev.ReplicaInterruptedEvent,
+    ev.ToolCallEvent,
+)
+
+
+class TurnLedger:
+    """Keeps a :class:`TurnRecord` per turn and reports each turn's completion once.
+
+    Feed it events in the order :class:`~pipecat_tavus_interactions.ordering.EventOrderer`
+    releases them; see the module docstring for the grouping and completion rules.
+    """
+
+    def __init__(self, *, max_turns: int = 100):
+        """Create a ledger.
+
+        Args:
+            max_turns: How many turn records to keep (the newest). Older ones are dropped,
+                and late events for them are ignored.
+
+        Raises:
+            ValueError: ``max_turns`` is below 1.
+        """
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+        self._max_turns = max_turns
+        self._records: dict[int, TurnRecord] = {}  # insertion order ~ turn order
+        self._open: dict[int, TurnRecord] = {}  # kept records not completed yet
+        self._current: int | None = None
+        self._dropped_upto: int | None = None  # highest turn_idx whose record was dropped
+        self._seen_turn_idx = False  # False: the ledger numbers turns itself
+        self._speaking: dict[str, tuple[TurnRecord, SpeakingSpan]] = {}  # open span per role
+        self._completed_count = 0
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}(current={self._current})"
+
+    # --- queries ----------------------------------------------------------------------
+
+    @property
+    def current_turn_idx(self) -> int | None:
+        """The highest ``turn_idx`` seen (the current turn), or ``None`` before any."""
+        return self._current
+
+    @property
+    def turns(self) -> list[TurnRecord]:
+        """The kept records, oldest ``turn_idx`` first."""
+        return sorted(self._records.values(), key=lambda r: r.turn_idx)
+
+    @property
+    def completed_count(self) -> int:
+        """How many turns have completed since the ledger was created."""
+        return self._completed_count
+
+    def get(self, turn_idx: int) -> TurnRecord | None:
+        """Return the kept record of ``turn_idx``, or ``None``.
+
+        Args:
+            turn_idx: The turn.
+        """
+        return self._records.get(turn_idx)
+
+    # --- events -----------------------------------------------------------------------
+
+    def observe(self, event: ev.Event, now: float) -> list[TurnRecord]:
+        """Update the ledger with one (ordered, de-duplicated) event.
+
+        Args:
+            event: The event.
+            now: The current time on our monotonic clock (stamps tool calls).
+
+        Returns:
+            The turns this event completed, oldest first (usually empty).
+        """
+        done: list[TurnRecord] = []
+        record = self._record_for(event, done)
+        if record is None:
+            return done
+        record.event_count += 1
+        seq = event.seq
+        if seq is not None:
+            if record.first_seq is None or seq < record.first_seq:
+                record.first_seq = seq
+            if record.last_seq is None or seq > record.last_seq:
+                record.last_seq = seq
+        if isinstance(event, ev.SpeakingEvent):
+            self._on_speaking(event, record, done)
+        elif isinstance(event, ev.UtteranceStreamingEvent):
+            self._on_streaming(event, record)
+        elif isinstance(event, ev.UtteranceEvent):
+            self._on_utterance(event, record)
+        elif isinstance(event, ev.ToolCallEvent):
+            self._on_tool_call(event, record, now)
+        elif isinstance(event, ev.ReplicaInterruptedEvent):
+            record.replica_interrupted = True
+            opened = self._speaking.get(ev.ROLE_PAL)
+            if opened is not None:
+                opened[0].replica_interrupted = True
+                opened[1].interrupted = True
+        return done
+
+    def _record_for(self, event: ev.Event, done: list[TurnRecord]) -> TurnRecord | None:
+        turn_idx = event.turn_idx
+        if turn_idx is None:
+            if not isinstance(event, _TURN_BOUND):
+                return None
+            if self._seen_turn_idx:
+                return None if self._current is None else self._records.get(self._current)
+            return self._synthetic_record(event, done)
+        if not self._seen_turn_idx:
+            self._seen_turn_idx = True
+        return self._record(turn_idx, done)
+
+    def _record(self, turn_idx: int, done: list[TurnRecord]) -> TurnRecord | None:
+        """Return the record of ``turn_idx``, starting the turn (and completing older ones)."""
+        current = self._current
+        if current is not None and turn_idx <= current:
+            record = self._records.get(turn_idx)
+            if record is not None or turn_idx == current:
+                return record
+            if self._dropped_upto is not None and turn_idx <= self._dropped_upto:
+                return None  # its record was dropped already; don't bring it back
+            # First sight of a turn older than the current one: it is already superseded.
+            record = self._new_record(turn_idx)
+            self._complete(record, done)
+            return record
+        open_turns = self._open
+        if len(open_turns) == 1:
+            self._complete(next(iter(open_turns.values())), done)
+        elif open_turns:
+            for idx in sorted(open_turns):
+                self._complete(open_turns[idx], done)
+        self._current = turn_idx
+        return self._new_record(turn_idx)
+
+    def _synthetic_record(self, event: ev.Event, done: list[TurnRecord]) -> TurnRecord | None:
+        """Number turns ourselves for deployments that never send ``turn_idx``."""
+        current = self._current
+        record = None if current is None else self._records.get(current)
+        starts_turn = getattr(event, "role", None) == ev.ROLE_USER and (
+            isinstance(event, ev.UtteranceEvent)
+            or (isinstance(event, ev.SpeakingEvent) and event.speaking)
+        )
+        if current is None or (starts_turn and record is not None and record.completed):
+            return self._record(0 if current is None else current + 1, done)
+        return record
+
+    def _new_record(self, turn_idx: int) -> TurnRecord:
+        record = TurnRecord(turn_idx=turn_idx)
+        records = self._records
+        records[turn_idx] = record
+        self._open[turn_idx] = record
+        while len(records) > self._max_turns:
+            oldest = next(iter(records))
+            del records[oldest]
+            self._open.pop(oldest, None)
+            if self._dropped_upto is None or oldest > self._dropped_upto:
+                self._dropped_upto = oldest
+        return record
+
+    def _complete(self, record: TurnRecord, done: list[TurnRecord]) -> None:
+        if record.completed:
+            return
+        record.completed = True
+        self._open.pop(record.turn_idx, None)
+        self._completed_count += 1
+        done.append(record)
+
+    def _on_utterance(self, event: ev.UtteranceEvent, record: TurnRecord) -> None:
+        if event.role == ev.ROLE_USER:
+            text = event.speech
+            record.user_text = text if record.user_text is None else f"{record.user_text} {text}"
+            if event.user_audio_analysis is not None:
+                record.user_audio_analysis = event.user_audio_analysis
+        else:
+            # Keyed by inference so a filler and the answer both count, a copy does not.
+            intended = record._intended
+            if intended is None:
+                intended = record._intended = {}
+            intended[event.inference_id] = event.speech
+            record.replica_intended_text = " ".join(intended.values())
+            record._has_reply = True
+
+    def _on_streaming(self, event: ev.UtteranceStreamingEvent, record: TurnRecord) -> None:
+        if event.role == ev.ROLE_USER:
+            return
+        key = event.inference_id
+        index = event.content_index if event.content_index is not None else -1
+        spoken = record._spoken
+        if spoken is None:
+            spoken = record._spoken = {}
+        best = spoken.get(key)
+        if best is not None:
+            was_final, best_index, _ = best
+            # Never un-finalise a span, and ignore snapshots older than the one we have.
+            if was_final and not event.final:
+                return
+            if index < best_index and not (event.final and not was_final):
+                return
+        spoken[key] = (event.final, index, event.speech)
+        record.replica_spoken_text = " ".join(s[2] for s in spoken.values())
+        if event.final and event.is_interrupted:
+            record.replica_interrupted = True
+
+    def _on_speaking(
+        self, event: ev.SpeakingEvent, record: TurnRecord, done: list[TurnRecord]
+    ) -> None:
+        role = event.role
+        ts = event.timestamp
+        if event.speaking:
+            span = SpeakingSpan(role=role, inference_id=event.inference_id, started_ts=ts)
+            record.spans.append(span)
+            self._speaking[role] = (record, span)
+            if role == ev.ROLE_PAL:
+                record._has_reply = True
+                record._reply_stopped = False
+                if ts is not None and (
+                    record.replica_started_ts is None or ts < record.replica_started_ts
+                ):
+                    record.replica_started_ts = ts
+                    self._update_latency(record)
+            return
+        opened = self._speaking.pop(role, None)
+        if opened is None:
+            # A stop without a start closes nothing, but is kept as a span of its own.
+            span = SpeakingSpan(role=role, inference_id=event.inference_id, open=False)
+            record.spans.append(span)
+            owner = record
+        else:
+            owner, span = opened
+            span.open = False
+        span.stopped_ts = ts
+        if event.duration is not None:
+            span.duration = event.duration
+        elif span.started_ts is not None and ts is not None:
+            span.duration = ts - span.started_ts
+        if event.interrupted:
+            span.interrupted = True
+        if role == ev.ROLE_USER:
+            if ts is not None and (owner.user_stopped_ts is None or ts > owner.user_stopped_ts):
+                owner.user_stopped_ts = ts
+                self._update_latency(owner)
+            return
+        if event.interrupted:
+            owner.replica_interrupted = True
+        has_reply = owner._has_reply or owner.user_text is not None
+        if has_reply:
+            owner._reply_stopped = True
+            if not owner.completed and not _has_pending(owner.tool_calls):
+                self._complete(owner, done)
+
+    @staticmethod
+    def _update_latency(record: TurnRecord) -> None:
+        if record.user_stopped_ts is not None and record.replica_started_ts is not None:
+            record.response_latency_s = record.replica_started_ts - record.user_stopped_ts
+
+    def _on_tool_call(self, event: ev.ToolCallEvent, record: TurnRecord, now: float) -> None:
+        call = ToolCallRecord(
+            name=event.name,
+            tool_call_id=event.tool_call_id,
+            arguments=dict(event.arguments),
+            seq=event.seq,
+            started_at=now,
+        )
+        # The tool bridge may have recorded this call already (with its own id for it).
+        if not any(_same_call(c, call) for c in record.tool_calls):
+            record.tool_calls.append(call)
+
+    # --- tool bridge and glue ---------------------------------------------------------
+
+    def record_tool_call(self, turn_idx: int | None, record: ToolCallRecord) -> None:
+        """Add a tool call to a turn, or replace the one with the same id (or ``seq``).
+
+        The ledger already records calls it observes as ``tool_call`` events; the tool
+        bridge calls this to put in its own view (its start time, delivery).
+
+        Args:
+            turn_idx: The turn, or ``None`` for the current one.
+            record: The call.
+        """
+        turn = self._turn(turn_idx)
+        if turn is None:
+            return
+        for i, existing in enumerate(turn.tool_calls):
+            if _same_call(existing, record):
+                if record.started_at is None:
+                    record.started_at = existing.started_at
+                turn.tool_calls[i] = record
+                return
+        turn.tool_calls.append(record)
+
+    def record_tool_result(
+        self,
+        turn_idx: int | None,
+        tool_call_id_or_name: str,
+        *,
+        status: ToolCallStatus,
+        result: Any = None,
+        error: str | None = None,
+        finished_at: float | None = None,
+        delivery: str | None = None,
+    ) -> list[TurnRecord]:
+        """Record the outcome of a tool call; this may complete its turn.
+
+        The call is found by ``tool_call_id`` first, then as the first pending call with that
+        name. With ``turn_idx=None`` every kept turn is searched, newest first.
+
+        Args:
+            turn_idx: The turn of the call, or ``None`` when unknown.
+            tool_call_id_or_name: The call's ``tool_call_id``, or its name for calls without.
+            status: ``"success"``, ``"error"``, ``"timeout"`` or ``"stale"``.
+            result: The handler's result.
+            error: Why it failed.
+            finished_at: When the result was recorded (our monotonic clock).
+            delivery: How the result went back to Tavus.
+
+        Returns:
+            The turn it completed (a one-element list), or an empty list.
+        """
+        if turn_idx is None:
+            candidates = sorted(self._records.values(), key=lambda r: -r.turn_idx)
+        else:
+            turn = self._records.get(turn_idx)
+            candidates = [] if turn is None else [turn]
+        for turn in candidates:
+            call = _find_call(turn.tool_calls, tool_call_id_or_name)
+            if call is None:
+                continue
+            call.status = status
+            call.result = result
+            call.error = error
+            call.finished_at = finished_at
+            call.delivery = delivery
+            done: list[TurnRecord] = []
+            if not turn.completed and turn._reply_stopped and not _has_pending(turn.tool_calls):
+                self._complete(turn, done)
+            return done
+        return []
+
+    def mark_injected(self, turn_idx: int | None) -> None:
+        """Mark a turn's user text as our own ``respond`` (not something the user said).
+
+        Args:
+            turn_idx: The turn, or ``None`` for the current one.
+        """
+        turn = self._turn(turn_idx)
+        if turn is not None:
+            turn.user_injected = True
+
+    def flush(self, now: float) -> list[TurnRecord]:
+        """Complete every open turn (e.g. at shutdown).
+
+        Args:
+            now: The current time on our monotonic clock.
+
+        Returns:
+            The turns completed, oldest first.
+        """
+        done: list[TurnRecord] = []
+        for idx in sorted(self._open):
+            self._complete(self._open[idx], done)
+        return done
+
+    def _turn(self, turn_idx: int | None) -> TurnRecord | None:
+        if turn_idx is None:
+            turn_idx = self._current
+            if turn_idx is None:
+                return None
+        return self._records.get(turn_idx)
+
+
+def _has_pending(calls: list[ToolCallRecord]) -> bool:
+    for call in calls:
+        if call.status == "pending":
+            return True
+    return False
+
+
+def _same_call(a: ToolCallRecord, b: ToolCallRecord) -> bool:
+    """Tell whether two records describe the same call (same id, else same ``seq``)."""
+    if a.tool_call_id is not None and a.tool_call_id == b.tool_call_id:
+        return True
+    if a.seq is not None and a.seq == b.seq:
+        return True
+    # Old deployments send neither seq nor id, and the tool bridge names such calls itself:
+    # its record matches the first still-pending call of that name that has no id yet.
+    return (
+        a.seq is None
+        and b.seq is None
+        and a.name == b.name
+        and a.status == "pending"
+        and (a.tool_call_id is None) != (b.tool_call_id is None)
+    )
+
+
+def _find_call(calls: list[ToolCallRecord], id_or_name: str) -> ToolCallRecord | None:
+    for call in calls:
+        if call.tool_call_id is not None and call.tool_call_id == id_or_name:
+            return call
+    for call in calls:
+        if call.status == "pending" and call.name == id_or_name:
+            return call
+    return None
+
+
+__all__ = ["SpeakingSpan", "ToolCallRecord", "ToolCallStatus", "TurnLedger", "TurnRecord"]
