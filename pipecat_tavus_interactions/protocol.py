@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 4096
 
 #: Messages longer than this are refused before parsing (a flood guard).
 MAX_INBOUND_BYTES = 256 * 1024
+
+_INT_TEXT = re.compile(r"\s*-?[0-9]+\s*")
 
 _ROLES = {"user": ev.ROLE_USER, "pal": ev.ROLE_PAL, "replica": ev.ROLE_PAL}
 
@@ -98,7 +101,9 @@ def _opt_int(d: Mapping[str, Any], key: str, msg: dict) -> int | None:
         return v
     if isinstance(v, float) and v.is_integer():
         return int(v)
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+    # str.isdigit() also accepts characters int() refuses ("²"), and lstrip("-") let "--5"
+    # through; only plain ASCII decimal integers count.
+    if isinstance(v, str) and _INT_TEXT.fullmatch(v):
         return int(v)
     raise _fail("wrong_type", f"{key} must be an integer, got {v!r:.40}", msg)
 
