@@ -291,6 +291,7 @@ class TavusInteractionsInput(FrameProcessor):
 
     async def _on_shutdown(self, event: ev.ShutdownEvent) -> None:
         logger.info(f"{self}: Tavus is shutting the conversation down ({event.reason})")
+        self._tavus._shutting_down = True
         await self._replica_stopped_speaking_locally()
         await self._tavus._call_event_handler("on_shutdown", event)
         if self._tavus.params.end_on_shutdown:

@@ -104,6 +104,7 @@ class TavusInteractions(BaseObject):
         self._replica_participant_id = self._params.replica_participant_id
         self._replica_ready = False
         self._replica_speaking = False
+        self._shutting_down = False
         self._remote_interruptions = 0
         self._recent_responds: deque[str] = deque(maxlen=16)
         self.stats: Counter[str] = Counter()
@@ -266,7 +267,10 @@ class TavusInteractions(BaseObject):
             return
         self._replica_ready = False
         self._replica_speaking = False
-        logger.warning(f"{self}: replica left ({reason})")
+        if self._shutting_down:
+            logger.debug(f"{self}: replica left ({reason}) after system.shutdown")
+        else:
+            logger.warning(f"{self}: replica left ({reason})")
         await self._call_event_handler("on_replica_left", reason)
 
     # --- interruption loop guard and respond recognition --------------------------------
