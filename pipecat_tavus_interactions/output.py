@@ -28,7 +28,9 @@ echo itself).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from binascii import b2a_base64
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -217,6 +219,9 @@ REALTIME_LEAD_S = 0.2
 DONE_SILENCE_S = 0.04
 
 
+_ECHO = ix.Echo.EVENT_TYPE
+
+
 @dataclass(slots=True)
 class _Held:
     interaction: ix.Interaction
@@ -300,6 +305,8 @@ class TavusInteractionsOutput(FrameProcessor):
         self._rt_task: asyncio.Task | None = None
 
         self._daily_frames: tuple[type, type] | None = None
+        # Timers sleep with asyncio, so their deadlines use asyncio's clock (monotonic).
+        self._now = time.monotonic
 
     # --- public API --------------------------------------------------------------------
 
@@ -355,7 +362,7 @@ class TavusInteractionsOutput(FrameProcessor):
         self._pending.append(held)
         self._tavus.stats["held"] += 1
         if self._first_held_at is None:
-            self._first_held_at = asyncio.get_running_loop().time()
+            self._first_held_at = self._now()
         logger.trace(f"{self}: holding {held.interaction.EVENT_TYPE} ({len(self._pending)})")
         self._maybe_start_ready_timer()
 
@@ -375,9 +382,8 @@ class TavusInteractionsOutput(FrameProcessor):
             await self.cancel_task(task)
 
     async def _ready_timeout(self) -> None:
-        loop = asyncio.get_running_loop()
-        first = self._first_held_at if self._first_held_at is not None else loop.time()
-        await asyncio.sleep(max(0.0, first + self._params.ready_timeout_s - loop.time()))
+        first = self._first_held_at if self._first_held_at is not None else self._now()
+        await asyncio.sleep(max(0.0, first + self._params.ready_timeout_s - self._now()))
         self._ready_timer = None
         if self._tavus.replica_ready:
             return
@@ -904,11 +910,12 @@ class TavusInteractionsOutput(FrameProcessor):
             self._a_failed = True
             await self._report_failure(ix.Echo(audio=b"", inference_id=iid, done=False), e)
             return
-        self._a_last_audio = asyncio.get_running_loop().time()
+        self._a_last_audio = self._now()
         self._a_fallback_task = self.create_task(self._audio_fallback(iid), "echo_fallback")
         logger.debug(f"{self}: echo audio utterance {iid} started")
 
     async def _on_audio(self, frame: OutputAudioRawFrame) -> None:
+        # Hot path: a 20 ms frame arrives 50 times a second per conversation.
         context_id = getattr(frame, "context_id", None)
         if context_id is not None and context_id in self._dead_contexts:
             self._tavus.stats["echo_dropped"] += 1
@@ -919,8 +926,10 @@ class TavusInteractionsOutput(FrameProcessor):
         if self._a_failed:
             self._tavus.stats["echo_dropped"] += 1
             return
-        self._a_last_audio = asyncio.get_running_loop().time()
-        audio = self._to_mono(frame)
+        self._a_last_audio = self._now()
+        audio = frame.audio
+        if frame.num_channels != 1 or len(audio) % 2:
+            audio = self._to_mono(frame)
         rate = self._params.echo_sample_rate
         if frame.sample_rate != rate:
             if self._a_resampler is None or frame.sample_rate != self._a_in_rate:
@@ -929,6 +938,10 @@ class TavusInteractionsOutput(FrameProcessor):
             audio = await self._a_resampler.resample(audio, frame.sample_rate, rate)
             if self._a_iid != iid:  # interrupted while resampling
                 return
+        pending = self._a_pending
+        if len(pending) + len(audio) < self._a_chunk:
+            pending += audio
+            return
         await self._feed(audio, iid)
 
     async def _feed(self, audio: bytes, iid: str) -> None:
@@ -938,12 +951,8 @@ class TavusInteractionsOutput(FrameProcessor):
         view = memoryview(audio)
         pos = 0
         if pending:
-            need = chunk - len(pending)
-            if len(view) < need:
-                pending += view
-                return
-            pending += view[:need]
-            pos = need
+            pos = chunk - len(pending)
+            pending += view[:pos]
             self._a_pending = bytearray()
             await self._send_audio(bytes(pending), iid, done=False)
             if self._a_iid != iid:
@@ -958,16 +967,40 @@ class TavusInteractionsOutput(FrameProcessor):
             self._a_pending += view[pos:]
 
     async def _send_audio(self, audio: bytes | memoryview, iid: str, *, done: bool) -> None:
+        # Chunks are sized by construction (at most max_audio_bytes() for this envelope),
+        # so they need no size check.
         rate = self._params.echo_sample_rate
-        echo = ix.Echo(audio=audio, sample_rate=rate, inference_id=iid, done=done)
-        # Sized by construction: chunks are at most max_audio_bytes() for this envelope.
-        message = self._build(echo, max_bytes=None)
-        if self._params.echo_realtime:
-            self._rt_queue.append((echo, message, len(audio) / (2 * rate)))
-            self._rt_idle.clear()
-            self._rt_wakeup.set()
+        realtime = self._params.echo_realtime
+        if realtime or self._must_hold():
+            echo = ix.Echo(audio=audio, sample_rate=rate, inference_id=iid, done=done)
+            message = self._build(echo, max_bytes=None)
+            if realtime:
+                self._rt_queue.append((echo, message, len(audio) / (2 * rate)))
+                self._rt_idle.clear()
+                self._rt_wakeup.set()
+            else:
+                await self._hold(_Held(echo, message, True))
             return
-        await self._submit(echo, message)
+        # Hot path (every ~60 ms of speech): the exact message build_message() makes for
+        # ix.Echo(audio=..., sample_rate=..., inference_id=..., done=...) (a test holds
+        # them equal), without the intermediate object and checks.
+        message = {
+            "message_type": "conversation",
+            "event_type": _ECHO,
+            "conversation_id": self._tavus.conversation_id,
+            "properties": {
+                "modality": "audio",
+                "audio": b2a_base64(audio, newline=False).decode("ascii"),
+                "sample_rate": rate,
+                "inference_id": iid,
+                "done": done,
+            },
+        }
+        now = self._tavus.clock()
+        self._echo_busy_until = max(self._echo_busy_until, now) + len(audio) / (2 * rate)
+        await self.push_frame(self._transport_frame(message, True))
+        self._tavus.stats[_ECHO] += 1
+        await self._tavus._call_event_handler("on_interaction_sent", message)
 
     async def _close_audio(self, reason: str) -> None:
         iid = self._a_iid
@@ -998,9 +1031,8 @@ class TavusInteractionsOutput(FrameProcessor):
         logger.debug(f"{self}: echo audio utterance {iid} closed ({reason})")
 
     async def _audio_fallback(self, iid: str) -> None:
-        loop = asyncio.get_running_loop()
         while self._a_iid == iid:
-            delay = self._a_last_audio + self._params.echo_done_fallback_s - loop.time()
+            delay = self._a_last_audio + self._params.echo_done_fallback_s - self._now()
             if delay <= 0:
                 self._a_fallback_task = None
                 await self._close_audio("no audio for echo_done_fallback_s")
@@ -1008,20 +1040,19 @@ class TavusInteractionsOutput(FrameProcessor):
             await asyncio.sleep(delay)
 
     async def _realtime_sender(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self._rt_queue:
                 self._rt_idle.set()
                 self._rt_wakeup.clear()
                 await self._rt_wakeup.wait()
                 continue
-            wait = self._rt_next_at - REALTIME_LEAD_S - loop.time()
+            wait = self._rt_next_at - REALTIME_LEAD_S - self._now()
             if wait > 0:
                 # Re-check the queue after sleeping: an interruption may have emptied it.
                 await asyncio.sleep(wait)
                 continue
             echo, message, seconds = self._rt_queue.popleft()
-            self._rt_next_at = max(self._rt_next_at, loop.time()) + seconds
+            self._rt_next_at = max(self._rt_next_at, self._now()) + seconds
             await self._submit(echo, message)
 
     # --- context mirroring -------------------------------------------------------------

@@ -64,7 +64,12 @@ from pipecat_tavus_interactions.frames import (
 )
 from pipecat_tavus_interactions.output import TavusInteractionsOutput, _find_sentence_end
 from pipecat_tavus_interactions.params import TavusInteractionsParams
-from pipecat_tavus_interactions.protocol import encoded_size, max_audio_bytes, parse_interaction
+from pipecat_tavus_interactions.protocol import (
+    build_message,
+    encoded_size,
+    max_audio_bytes,
+    parse_interaction,
+)
 from pipecat_tavus_interactions.session import TavusInteractions
 
 CID = "c0ffee12"
@@ -499,6 +504,8 @@ async def test_echo_audio_round_trips_ten_seconds_under_the_cap(rate):
     )
     echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
     assert_wire(echoes)
+    # The hot path builds audio messages itself: they must equal build_message()'s.
+    assert all(build_message(parse_interaction(m), conversation_id=CID) == m for m in echoes)
     props = [m["properties"] for m in echoes]
     assert {p["modality"] for p in props} == {"audio"}
     assert {p["sample_rate"] for p in props} == {rate}
@@ -1017,3 +1024,19 @@ async def test_random_token_streams_keep_the_text_and_the_cap():
     assert_wire(echoes, 600)
     assert " ".join(t for t, _ in text_of(echoes)).split() == text.split()
     assert [d for _, d in text_of(echoes)] == [False] * (len(echoes) - 1) + [True]
+
+
+async def test_echo_audio_before_the_replica_joins_is_held_then_released_in_order():
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000, wait_for_replica=True)
+    audio = pcm(1.0, 16000)
+    h = Harness(tavus)
+    async with h:
+        await h.send(*audio_frames(audio, 16000), TTSStoppedFrame())
+        await until(lambda: tavus.stats["held"] >= 11)
+        assert h.messages() == []
+        await tavus._on_replica_joined(None)
+        await h.down.wait_for(lambda: h.echoes() and h.echoes()[-1]["properties"]["done"])
+    echoes = h.echoes()
+    assert_wire(echoes)
+    assert decode(echoes) == audio
+    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
