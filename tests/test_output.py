@@ -1040,3 +1040,85 @@ async def test_echo_audio_before_the_replica_joins_is_held_then_released_in_orde
     assert_wire(echoes)
     assert decode(echoes) == audio
     assert len({m["properties"]["inference_id"] for m in echoes}) == 1
+
+
+# --- end to end on the simulator ---------------------------------------------------------
+
+
+def sim_setup(mode: str, **params):
+    from pipecat_tavus_interactions.simulator import (
+        ScriptedPersona,
+        SimulatedTransport,
+        TavusSimulator,
+    )
+
+    sim = TavusSimulator(
+        mode="echo", persona=ScriptedPersona(greeting=None), speed=100, heartbeat_interval_s=None
+    )
+    transport = SimulatedTransport(sim)
+    tavus = TavusInteractions(
+        params=TavusInteractionsParams(mode=mode, conversation_id=sim.conversation_id, **params)
+    )
+    tavus.attach_transport(transport)
+    return sim, transport, tavus
+
+
+def sim_props(m: dict) -> dict:
+    return m.get("properties") or {}
+
+
+async def test_simulator_speaks_the_streamed_echo_text():
+    sim, transport, tavus = sim_setup("echo_text")
+    llm = StreamingLLM(ANSWER)
+    h = Harness(tavus, before=[transport.input(), tavus.input(), llm], after=[transport.output()])
+    async with h:
+        await until(lambda: tavus.replica_ready)
+        await h.send(LLMRunFrame())
+        final = await sim.wait_for_message(
+            lambda m: (
+                m["event_type"] == "conversation.utterance.streaming" and sim_props(m).get("final")
+            ),
+            since=0,
+            timeout_s=5,
+        )
+    assert sim_props(final)["speech"] == "Hello there. How are you today? I hope it is going well."
+    assert not sim.rejected
+    echoes = [i for i in sim.interactions if isinstance(i, ix.Echo)]
+    assert [e.done for e in echoes] == [False, False, True]
+    stops = [m for m in sim.emitted if m["event_type"] == "conversation.replica.stopped_speaking"]
+    assert len(stops) == 1 and sim_props(stops[0])["interrupted"] is False
+
+
+async def test_simulator_plays_echo_audio_and_stops_on_interrupt():
+    sim, transport, tavus = sim_setup("echo_audio", echo_sample_rate=16000)
+    h = Harness(tavus, before=[transport.input(), tavus.input()], after=[transport.output()])
+    async with h:
+        await until(lambda: tavus.replica_ready)
+        await h.send(*audio_frames(pcm(1.0, 16000), 16000), TTSStoppedFrame())
+        await sim.wait_for_message(
+            lambda m: m["event_type"] == "conversation.replica.stopped_speaking",
+            since=0,
+            timeout_s=5,
+        )
+        # A 10 s utterance, cut by a Pipecat interruption once the replica speaks.
+        mark = sim.emitted_count
+        await h.send(*audio_frames(pcm(10.0, 16000, seed=9), 16000))
+        await sim.wait_for_message(
+            lambda m: m["event_type"] == "conversation.replica.started_speaking",
+            since=mark,
+            timeout_s=5,
+        )
+        await until(lambda: tavus.replica_speaking)
+        await h.send(InterruptionFrame())
+        stop = await sim.wait_for_message(
+            lambda m: m["event_type"] == "conversation.replica.stopped_speaking",
+            since=mark,
+            timeout_s=5,
+        )
+    assert not sim.rejected
+    first, second = list(sim.echo_audio_seconds.items())
+    assert first[1] == pytest.approx(1.0, abs=0.05)
+    assert sim_props(stop)["interrupted"] is True
+    assert stop["inference_id"] == second[0]
+    kinds = [type(i).__name__ for i in sim.interactions]
+    assert kinds[-1] == "Interrupt" and "Interrupt" not in kinds[:-1]
