@@ -266,22 +266,25 @@ class ScriptedUser:
             sim: The simulator (started, or about to be started by its transport).
         """
         await sim.wait_started()
-        mark = sim.emitted_count
+        mark, turn = sim.emitted_count, sim.turn_idx
         for index, line in enumerate(self.lines):
             if line.barge_in_after_words is not None and index > 0:
-                await self._wait_words(sim, line.barge_in_after_words, since=mark)
+                await self._wait_words(sim, line.barge_in_after_words, since=mark, turn=turn)
             else:
                 if index > 0:
                     await self._wait_reply(sim, since=mark)
                 await sim.sleep(line.pause_s)
             mark = sim.emitted_count
             await sim.user_says(line.text)
+            turn = sim.turn_idx
         await self._wait_reply(sim, since=mark)
 
-    async def _wait_words(self, sim: TavusSimulator, words: int, *, since: int) -> None:
-        """Wait until the replica spoke ``words`` words of an utterance, or stopped."""
+    async def _wait_words(self, sim: TavusSimulator, words: int, *, since: int, turn: int) -> None:
+        """Wait until the replica spoke ``words`` words of its answer to turn ``turn``."""
 
         def spoken(m: dict[str, Any]) -> bool:
+            if m.get("turn_idx") != turn:
+                return False
             if m["event_type"] == "conversation.replica.stopped_speaking":
                 return True
             props = m.get("properties") or {}

@@ -113,11 +113,16 @@ class Voice:
         sp = self._speech
         return sp if sp is not None and not sp.finished else None
 
-    async def start(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def start(
+        self, coro: Coroutine[Any, Any, None], *, speech: Utterance | None = None
+    ) -> None:
         """Cut the current activity, then run ``coro`` as the new one.
 
         Args:
             coro: The activity.
+            speech: The utterance ``coro`` speaks right away, if any: it counts as being
+                spoken from now on (an echo appended or preempted before the task first
+                runs must find it).
         """
         try:
             current = asyncio.current_task()
@@ -127,6 +132,7 @@ class Voice:
         except BaseException:
             coro.close()
             raise
+        self._speech = speech
         task = asyncio.get_running_loop().create_task(coro)
         self._activity = task
         task.add_done_callback(self._done)
@@ -134,6 +140,7 @@ class Voice:
     def _done(self, task: asyncio.Task) -> None:
         if self._activity is task:
             self._activity = None
+            self._speech = None
             self._channel.flush_chaos()  # idle: nothing may stay held back
         if not task.cancelled() and task.exception() is not None:
             logger.error(f"{self}: replica activity failed: {task.exception()!r}")
@@ -200,7 +207,7 @@ class Voice:
             has_text=False,
         )
         self._fill(sp, text, audio_s)
-        await self.start(self.speak(sp, announce=text))
+        await self.start(self.speak(sp, announce=text), speech=sp)
 
     @staticmethod
     def _fill(sp: Utterance, text: str | None, audio_s: float | None) -> None:
