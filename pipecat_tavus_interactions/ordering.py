@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 
@@ -90,7 +90,8 @@ class EventOrderer:
         Args:
             window_s: How long a gap in ``seq`` may hold later events, in seconds.
             dedup_memory: How many content keys (twins, speaking transitions) and given-up
-                ``seq`` ranges to remember. Older ones are forgotten (oldest first).
+                ``seq`` ranges to remember. At least the last ``dedup_memory`` keys are
+                remembered (at most twice that); older ones are forgotten, oldest first.
             max_held: How many events may be held at once. Past that, the oldest gap is
                 released early and counted as ``overflow``.
             restart_distance: A ``seq`` this far below the expected one is taken as a
@@ -116,9 +117,13 @@ class EventOrderer:
         # Sorted, disjoint, inclusive ranges of seq values that were given up (or lie below
         # the baseline): a seq found here is late, any other seq below expected is a copy.
         self._given_up: list[tuple[int, int]] = []
-        # Recent content keys. Speaking transitions map to the event types seen for them
-        # (to tell a twin from another form); other keys map to None.
-        self._keys: OrderedDict[tuple, list[str] | None] = OrderedDict()
+        # Recent content keys in two generations: new keys go into ``_keys``; when it holds
+        # ``dedup_memory`` keys it becomes ``_old_keys`` and the oldest generation is dropped.
+        # So at least the last ``dedup_memory`` keys (at most twice that) are remembered, at
+        # the cost of plain dict operations. Speaking transitions map to the event types seen
+        # for them (to tell a twin from another form); other keys map to None.
+        self._keys: dict[tuple, list[str] | None] = {}
+        self._old_keys: dict[tuple, list[str] | None] = {}
         # role -> (speaking, turn_idx, inference_id, event types) of the last transition
         self._speaking: dict[str, tuple[bool, int | None, str | None, list[str]]] = {}
         self._filters: dict[type[ev.Event], Callable[[ev.Event], bool]] = {}
@@ -359,6 +364,11 @@ class EventOrderer:
 
     # --- content de-duplication -------------------------------------------------------
 
+    def _rotate(self) -> None:
+        """Start a new key generation; the oldest one is forgotten."""
+        self._old_keys = self._keys
+        self._keys = {}
+
     def _filter_utterance(self, e: ev.Event) -> bool:
         turn = e.turn_idx
         inference_id = e.inference_id
@@ -366,12 +376,12 @@ class EventOrderer:
             return True
         key = (0, e.role, turn, inference_id, e.speech)
         keys = self._keys
-        if key in keys:
+        if key in keys or key in self._old_keys:
             self._duplicate_twin += 1
             return False
         keys[key] = None
-        if len(keys) > self._dedup_memory:
-            keys.popitem(last=False)
+        if len(keys) >= self._dedup_memory:
+            self._rotate()
         return True
 
     def _filter_streaming(self, e: ev.Event) -> bool:
@@ -381,12 +391,12 @@ class EventOrderer:
             return True
         key = (1, e.role, turn, inference_id, e.content_index, e.final, e.is_interrupted, e.speech)
         keys = self._keys
-        if key in keys:
+        if key in keys or key in self._old_keys:
             self._duplicate_twin += 1
             return False
         keys[key] = None
-        if len(keys) > self._dedup_memory:
-            keys.popitem(last=False)
+        if len(keys) >= self._dedup_memory:
+            self._rotate()
         return True
 
     def _filter_tool_call(self, e: ev.Event) -> bool:
@@ -395,12 +405,12 @@ class EventOrderer:
             return True
         key = (2, e.event_type, call_id)
         keys = self._keys
-        if key in keys:
+        if key in keys or key in self._old_keys:
             self._duplicate_twin += 1
             return False
         keys[key] = None
-        if len(keys) > self._dedup_memory:
-            keys.popitem(last=False)
+        if len(keys) >= self._dedup_memory:
+            self._rotate()
         return True
 
     def _filter_speaking(self, e: ev.Event) -> bool:
@@ -418,19 +428,17 @@ class EventOrderer:
             and (inference_id is None or last[2] is None or last[2] == inference_id)
         ):
             return self._speaking_copy(e, last[3])
+        types = [e.event_type]
         if inference_id is not None:
             # The other form may come after an intervening transition; the id still tells.
             key = (3, role, speaking, turn, inference_id)
             keys = self._keys
-            types = keys.get(key)
-            if types is not None:
-                return self._speaking_copy(e, types)
-            types = [e.event_type]
+            seen = keys.get(key) or self._old_keys.get(key)
+            if seen is not None:
+                return self._speaking_copy(e, seen)
             keys[key] = types
-            if len(keys) > self._dedup_memory:
-                keys.popitem(last=False)
-        else:
-            types = [e.event_type]
+            if len(keys) >= self._dedup_memory:
+                self._rotate()
         self._speaking[role] = (speaking, turn, inference_id, types)
         return True
 

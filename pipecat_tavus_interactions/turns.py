@@ -13,12 +13,20 @@ without one (``system.*``, perception analysis, objectives) belong to no turn. W
 deployment never sends ``turn_idx`` at all, the ledger numbers turns itself from 0: a user
 utterance or user started-speaking arriving after the current turn completed opens the next.
 
-Completion: a turn completes when a newer turn starts (any event with a higher ``turn_idx``),
-or when the replica stops speaking after the reply (after the turn had a user utterance or a
-replica utterance or start) with no tool call of the turn still pending. If a tool call is
-still pending, the turn completes when its result is recorded (unless the replica is speaking
-again, in which case its stop completes it), or when the next turn starts. Late events for a
-completed turn still update its record while it is kept; they never complete it again.
+Completion, exactly once per turn:
+
+- when a newer turn starts (any event with a higher ``turn_idx``). If the replica is still
+  speaking this turn's reply at that moment (a barge-in: the user's new turn starts before the
+  replica's interrupted stop arrives), completion waits for that span to end: its stop, the
+  replica's next start, yet another turn, or :meth:`TurnLedger.flush`. So the completed record
+  already says the reply was cut off and what was really said;
+- when the replica stops speaking after the reply (after the turn had a user utterance or a
+  replica utterance or start) with no tool call of the turn still pending;
+- if a tool call is still pending at that stop: when its result is recorded (unless the
+  replica is speaking again, in which case its next stop), or when the next turn starts.
+
+Late events for a completed turn still update its record while it is kept; they never
+complete it again.
 
 Memory is bounded: only the last ``max_turns`` records are kept.
 """
@@ -145,6 +153,8 @@ class TurnRecord:
     )
     _has_reply: bool = field(default=False, repr=False, compare=False)
     _reply_stopped: bool = field(default=False, repr=False, compare=False)
+    # A newer turn started while the replica was still speaking this turn's reply.
+    _superseded: bool = field(default=False, repr=False, compare=False)
 
     @property
     def pending_tool_calls(self) -> list[ToolCallRecord]:
@@ -329,17 +339,30 @@ class TurnLedger:
             if self._dropped_upto is not None and turn_idx <= self._dropped_upto:
                 return None  # its record was dropped already; don't bring it back
             # First sight of a turn older than the current one: it is already superseded.
-            record = self._new_record(turn_idx)
+            record = self._new_record(turn_idx, done)
             self._complete(record, done)
             return record
         open_turns = self._open
         if len(open_turns) == 1:
-            self._complete(next(iter(open_turns.values())), done)
+            self._supersede(next(iter(open_turns.values())), done)
         elif open_turns:
             for idx in sorted(open_turns):
-                self._complete(open_turns[idx], done)
+                self._supersede(open_turns[idx], done)
         self._current = turn_idx
-        return self._new_record(turn_idx)
+        return self._new_record(turn_idx, done)
+
+    def _supersede(self, record: TurnRecord, done: list[TurnRecord]) -> None:
+        """A newer turn started: complete ``record``, or defer while its reply is spoken.
+
+        On a barge-in the user's new turn starts before the replica's interrupted stop and
+        final snapshot arrive; waiting for them (one span at most) means the completed
+        record says what was really said and that it was cut off.
+        """
+        opened = self._speaking.get(ev.ROLE_PAL)
+        if opened is not None and opened[0] is record and not record._superseded:
+            record._superseded = True
+        else:
+            self._complete(record, done)
 
     def _synthetic_record(self, event: ev.Event, done: list[TurnRecord]) -> TurnRecord | None:
         """Number turns ourselves for deployments that never send ``turn_idx``."""
@@ -353,15 +376,16 @@ class TurnLedger:
             return self._record(0 if current is None else current + 1, done)
         return record
 
-    def _new_record(self, turn_idx: int) -> TurnRecord:
+    def _new_record(self, turn_idx: int, done: list[TurnRecord]) -> TurnRecord:
         record = TurnRecord(turn_idx=turn_idx)
         records = self._records
         records[turn_idx] = record
         self._open[turn_idx] = record
         while len(records) > self._max_turns:
             oldest = next(iter(records))
-            del records[oldest]
-            self._open.pop(oldest, None)
+            dropped = records.pop(oldest)
+            if not dropped.completed:  # a deferred turn is completed before it is dropped
+                self._complete(dropped, done)
             if self._dropped_upto is None or oldest > self._dropped_upto:
                 self._dropped_upto = oldest
         return record
@@ -418,8 +442,12 @@ class TurnLedger:
         if event.speaking:
             span = SpeakingSpan(role=role, inference_id=event.inference_id, started_ts=ts)
             record.spans.append(span)
+            previous = self._speaking.get(role)
             self._speaking[role] = (record, span)
             if role == ev.ROLE_PAL:
+                if previous is not None and previous[0]._superseded:
+                    # The deferred turn's stop never came; the replica has moved on.
+                    self._complete(previous[0], done)
                 record._has_reply = True
                 record._reply_stopped = False
                 if ts is not None and (
@@ -451,6 +479,9 @@ class TurnLedger:
             return
         if event.interrupted:
             owner.replica_interrupted = True
+        if owner._superseded:
+            self._complete(owner, done)
+            return
         has_reply = owner._has_reply or owner.user_text is not None
         if has_reply:
             owner._reply_stopped = True
@@ -559,7 +590,8 @@ class TurnLedger:
         """Complete every open turn (e.g. at shutdown).
 
         Args:
-            now: The current time on our monotonic clock.
+            now: The current time on our monotonic clock (taken for symmetry with
+                :meth:`observe`; completing does not depend on it).
 
         Returns:
             The turns completed, oldest first.

@@ -301,8 +301,14 @@ def test_turn_completes_when_the_replica_stops_after_the_reply():
 def test_turn_completes_when_a_newer_turn_starts():
     w = Wire()
     w.user_speaks(1, "Hello", inf=inference(1))
-    # No stop from the replica: only the next turn can complete turn 1 now.
-    w.replica_says(1, "Hi! I can help with", inf=inference(2), stop=False)
+    # The reply is generated but never spoken: only the next turn can complete turn 1.
+    for role in ("pal", "replica"):
+        w.emit(
+            "conversation.utterance",
+            turn=1,
+            inf=inference(2),
+            props={"role": role, "speech": "Hi!"},
+        )
     run = Run()
     assert run.feed(w.messages) == []
     w2 = Wire(seq=w.seq, t=w.t + 1)
@@ -311,6 +317,38 @@ def test_turn_completes_when_a_newer_turn_starts():
     done = run.feed(w2.messages)
     assert completed_idx(done) == [1]
     assert run.ledger.current_turn_idx == 2
+
+
+def test_newer_turn_waits_for_the_reply_being_spoken_until_the_replica_moves_on():
+    w = Wire()
+    w.user_speaks(1, "Hello", inf=inference(1))
+    w.replica_says(1, "Hi! I can help with", inf=inference(2), stop=False)  # its stop is lost
+    w.user_speaks(2, "Are you there?", inf=inference(3))
+    run = Run()
+    assert run.feed(w.messages) == []  # turn 2 started, but the replica is still on turn 1
+    w2 = Wire(seq=w.seq, t=w.t + 1)
+    w2.replica_says(2, "Yes, I am here.", inf=inference(4))
+    start_at = next(
+        i
+        for i, m in enumerate(w2.messages)
+        if m["event_type"] == "conversation.replica.started_speaking"
+    )
+    assert run.feed(w2.messages[:start_at]) == []
+    assert completed_idx(run.feed(w2.messages[start_at : start_at + 1])) == [1]
+    assert completed_idx(run.feed(w2.messages[start_at + 1 :])) == [2]
+    assert run.ledger.completed_count == 2
+
+
+def test_a_turn_waiting_for_its_reply_completes_when_yet_another_turn_starts():
+    w = Wire()
+    w.user_speaks(1, "Hello", inf=inference(1))
+    w.replica_says(1, "Hi! I can help with", inf=inference(2), stop=False)
+    w.user_speaks(2, "Hm", inf=inference(3))
+    run = Run()
+    assert run.feed(w.messages) == []
+    w2 = Wire(seq=w.seq, t=w.t + 1)
+    w2.user_speaks(3, "Hello?", inf=inference(4))
+    assert completed_idx(run.feed(w2.messages)) == [1, 2]
 
 
 def test_stray_replica_stop_does_not_complete_an_empty_turn():
@@ -434,7 +472,7 @@ def test_first_sight_of_an_older_turn_is_complete_at_once():
 # --- interruption, spans, grouping ------------------------------------------------------
 
 
-def test_barge_in_marks_the_interrupted_turn_and_closes_its_span_late():
+def test_barge_in_completes_the_turn_with_its_interruption_recorded():
     w = Wire()
     w.user_speaks(1, "Tell me a long story", inf=inference(1))
     w.replica_says(
@@ -446,17 +484,20 @@ def test_barge_in_marks_the_interrupted_turn_and_closes_its_span_late():
         stop_turn=2,
     )
     run = Run()
-    done = run.feed(w.messages)
-    assert completed_idx(done) == [1]  # the user's new turn completed it
-    turn = run.ledger.get(1)
-    assert turn.replica_interrupted is True
-    assert turn.replica_intended_text == "Once upon a time there was a dragon who loved tea"
-    assert turn.replica_spoken_text == "Once upon a time"
-    [_, pal_span] = turn.spans
-    assert pal_span.interrupted is True and pal_span.open is False
-    assert pal_span.stopped_ts is not None
+    at_completion = []
+    for m in w.messages:
+        for record in run.feed([m]):
+            at_completion.append(record.summary())
+    [turn1] = at_completion
+    assert turn1["turn_idx"] == 1
+    # The user's new turn started first; completion waited for the interrupted stop.
+    assert turn1["replica_interrupted"] is True
+    assert turn1["replica_intended_text"] == "Once upon a time there was a dragon who loved tea"
+    assert turn1["replica_spoken_text"] == "Once upon a time"
+    pal_span = turn1["spans"][-1]
+    assert pal_span["interrupted"] is True and pal_span["stopped_ts"] is not None
+    assert [s.role for s in run.ledger.get(2).spans] == ["user"]
     assert run.ledger.completed_count == 1
-    assert run.ledger.get(2).spans == [] or run.ledger.get(2).spans[0].role == "user"
 
 
 def test_legacy_replica_interrupted_event_marks_the_turn():
@@ -637,6 +678,22 @@ def test_only_the_last_max_turns_are_kept_and_late_events_for_dropped_ones_are_i
     assert ledger.observe(late, 0.0) == []
     assert ledger.get(2) is None
     assert ledger.completed_count == 9
+
+
+def test_a_deferred_turn_dropped_for_room_is_still_completed_once():
+    w = Wire()
+    w.user_speaks(1, "Tell me a story", inf=inference(1))
+    w.replica_says(
+        1,
+        "Once upon a time",
+        inf=inference(2),
+        spoken_words=2,
+        before_stop=lambda: w.user_speaks(2, "Stop", inf=inference(3)),
+    )
+    run = Run(max_turns=1)
+    assert completed_idx(run.feed(w.messages)) == [1]
+    assert [r.turn_idx for r in run.ledger.turns] == [2]
+    assert run.ledger.completed_count == 1
 
 
 def test_memory_stays_flat_over_100k_turns():
