@@ -240,8 +240,8 @@ class TavusInteractionsOutput(FrameProcessor):
 
     - ``echo_text``: ``LLMFullResponseStartFrame``/``LLMTextFrame``/``LLMFullResponseEndFrame``
       become streamed ``conversation.echo`` text (frames forwarded); ``TTSSpeakFrame``
-      becomes one echo (consumed; a ``TTSTextFrame`` is pushed instead so the assistant
-      aggregator still records what was said).
+      becomes one echo (consumed; ``TTSStartedFrame``/``TTSTextFrame``/``TTSStoppedFrame``
+      are pushed instead, as a TTS would, so the assistant aggregator still records it).
     - ``echo_audio``: ``OutputAudioRawFrame``/``TTSAudioRawFrame`` become echo audio
       (consumed); ``TTSStoppedFrame`` closes the utterance (forwarded).
     - ``InterruptionFrame`` (either direction, forwarded) and ``TavusInterruptFrame``
@@ -904,14 +904,15 @@ class TavusInteractionsOutput(FrameProcessor):
         self._a_in_rate = frame.sample_rate
         self._a_context_id = getattr(frame, "context_id", None)
         self._a_failed = False
+        self._a_last_audio = self._now()
+        # Also closes a failed utterance, so it does not count as in flight for ever.
+        self._a_fallback_task = self.create_task(self._audio_fallback(iid), "echo_fallback")
         try:
             self._a_chunk = self._chunk_bytes(self._params.echo_sample_rate, iid)
         except LocalProtocolError as e:
             self._a_failed = True
             await self._report_failure(ix.Echo(audio=b"", inference_id=iid, done=False), e)
             return
-        self._a_last_audio = self._now()
-        self._a_fallback_task = self.create_task(self._audio_fallback(iid), "echo_fallback")
         logger.debug(f"{self}: echo audio utterance {iid} started")
 
     async def _on_audio(self, frame: OutputAudioRawFrame) -> None:
