@@ -104,6 +104,8 @@ class TavusInteractionsInput(FrameProcessor):
         self._ticker_task: asyncio.Task | None = None
         self._watchdog_task: asyncio.Task | None = None
         self._last_replica_message: float | None = None
+        # Heartbeats are undocumented; only deployments that send them are watched.
+        self._heartbeats_seen = False
         self._user_speaking = False
         self._pending_user_stop = False
         self._interrupt_reported: tuple[int | None, str | None] | None = None
@@ -256,6 +258,7 @@ class TavusInteractionsInput(FrameProcessor):
             last = self._last_replica_message
             if (
                 self._tavus.replica_ready
+                and self._heartbeats_seen
                 and last is not None
                 and self._tavus.clock() - last > timeout
             ):
@@ -455,6 +458,7 @@ class TavusInteractionsInput(FrameProcessor):
         )
 
     async def _on_present(self, event: ev.ReplicaPresentEvent) -> None:
+        self._heartbeats_seen = True
         if not self._tavus.replica_ready:
             # The first heartbeat also says the replica is there (reference 13.8).
             await self._tavus._on_replica_joined(event)

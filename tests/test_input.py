@@ -361,9 +361,17 @@ async def test_replica_joined_fires_on_replica_joined_once():
 async def test_missing_heartbeat_fires_on_replica_left():
     tavus, calls = make(heartbeat_timeout_s=0.05)
     m = Msgs()
-    await run(tavus, [frame(m("system.replica_joined")), SleepFrame(0.2)])
+    joined, beat = m("system.replica_joined"), m("system.replica_present", {"attempt": 1})
+    await run(tavus, [frame(joined), frame(beat), SleepFrame(0.2)])
     assert calls["on_replica_left"] == [("heartbeat_lost",)]
     assert not tavus.replica_ready
+
+
+async def test_a_deployment_without_heartbeats_is_never_declared_gone():
+    tavus, calls = make(heartbeat_timeout_s=0.05)
+    await run(tavus, [frame(Msgs()("system.replica_joined")), SleepFrame(0.2)])
+    assert calls["on_replica_left"] == []
+    assert tavus.replica_ready
 
 
 async def test_heartbeats_keep_the_replica_alive():
