@@ -727,7 +727,10 @@ class TavusInteractionsOutput(FrameProcessor):
                 ``"if_needed"`` (only when the replica speaks or an echo is in flight).
         """
         needed = self._tavus.replica_speaking or self.echo_in_flight()
-        dropped = self._drop_echo()
+        # Freeing seconds of queued, encoded audio takes longer than sending the
+        # interrupt, so the dropped containers are only released after it is sent.
+        garbage: list[Any] = []
+        dropped = self._drop_echo(garbage)
         if dropped:
             self._tavus.stats["echo_dropped"] += dropped
         if send == "never":
@@ -749,8 +752,12 @@ class TavusInteractionsOutput(FrameProcessor):
         self._echo_busy_until = 0.0
         logger.debug(f"{self}: sent conversation.interrupt")
 
-    def _drop_echo(self) -> int:
-        """Forget the current text response and audio utterance; return what was dropped."""
+    def _drop_echo(self, garbage: list[Any]) -> int:
+        """Forget the current text response and audio utterance; return what was dropped.
+
+        Args:
+            garbage: Receives the dropped containers, for the caller to release.
+        """
         dropped = 0
         if self._t_iid is not None:
             dropped += bool(self._t_buf.strip()) + (self._t_held is not None)
@@ -766,15 +773,17 @@ class TavusInteractionsOutput(FrameProcessor):
             task, self._a_fallback_task = self._a_fallback_task, None
             if task is not None:
                 task.cancel()
-        dropped += len(self._rt_queue)
-        self._rt_queue.clear()
+        if self._rt_queue:
+            dropped += len(self._rt_queue)
+            garbage.append(self._rt_queue)
+            self._rt_queue = deque()
         self._rt_next_at = 0.0
         self._rt_idle.set()
         before = len(self._pending)
         if before:
-            self._pending = deque(
-                h for h in self._pending if not isinstance(h.interaction, ix.Echo)
-            )
+            garbage.append(self._pending)
+            kept = (h for h in self._pending if not isinstance(h.interaction, ix.Echo))
+            self._pending = deque(kept)
             dropped += before - len(self._pending)
         return dropped
 
