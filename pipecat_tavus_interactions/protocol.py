@@ -328,7 +328,10 @@ def _tool_fields(props, msg) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         raise _fail("wrong_type", "properties.name must be a non-empty string", msg)
     arguments, raw_args, error = _arguments(props, msg)
-    call_id = props.get("tool_call_id", msg.get("tool_call_id", fn.get("id")))
+    call_id = props.get("tool_call_id", msg.get("tool_call_id"))
+    if call_id is None and fn:
+        # OpenAI's shape puts the id beside "function"; some clients nest it inside.
+        call_id = props.get("id", fn.get("id"))
     if call_id is not None and not isinstance(call_id, str):
         raise _fail("wrong_type", "tool_call_id must be a string", msg)
     return {
@@ -499,7 +502,7 @@ def split_text(
 ) -> list[str]:
     """Split ``text`` into pieces whose built messages each fit in ``max_bytes``.
 
-    Pieces break after sentence ends or whitespace where possible; a single word longer
+    Pieces break after whitespace where possible; a single word longer
     than the budget is cut by characters. JSON escaping is accounted exactly.
 
     Args:
