@@ -664,7 +664,7 @@ def test_duplicates_repeat_the_same_seq():
     out, counts = run_chaos(Chaos(duplicate_rate=0.5, seed=3))
     seqs = Counter(json.loads(m)["seq"] for _, m, _ in out)
     assert set(seqs.values()) == {1, 2}
-    assert sum(v == 2 for v in seqs.values()) == counts["duplicate"]
+    assert sum(v == 2 for v in seqs.values()) == counts["duplicated"]
 
 
 def test_foreign_senders_copy_messages_and_forge_tool_calls():

@@ -104,7 +104,7 @@ class ChaosStream:
     """Applies one :class:`Chaos` to a stream of outbound messages.
 
     Attributes:
-        counts: How often each fault was applied, by name (``"duplicate"``, ``"foreign"``,
+        counts: How often each fault was applied, by name (``"duplicated"``, ``"foreign"``,
             ``"forged"``, ``"malformed"``, ``"heartbeat_dropped"``, ``"heartbeat_doubled"``,
             ``"heartbeat_pal_present"``, ``"heartbeat_stale"``, ``"reordered"``).
     """
@@ -180,7 +180,7 @@ class ChaosStream:
         else:
             out.append(Delivery(self._sender, message))
         if c.duplicate_rate and self._rng_dup.random() < c.duplicate_rate:
-            self._count("duplicate")
+            self._count("duplicated")
             out.append(Delivery(self._sender, copy.deepcopy(message), "duplicate"))
         if c.foreign_sender_rate and self._rng_foreign.random() < c.foreign_sender_rate:
             self._count("foreign")

@@ -140,6 +140,7 @@ class TavusSimulator:
         self._history = history
         self._received: deque[Any] = deque(maxlen=history)
         self._interactions: deque[Interaction] = deque(maxlen=history)
+        self._interaction_waiters: list[tuple[Callable[[Interaction], bool], asyncio.Future]] = []
         self._rejected: deque[tuple[Any, str]] = deque(maxlen=history)
         self._voice = Voice(
             wire=self._wire,
@@ -367,6 +368,34 @@ class TavusSimulator:
         """
         return await self._channel.wait_for(predicate, since=since, timeout_s=timeout_s)
 
+    async def wait_for_interaction(
+        self, predicate: Callable[[Interaction], bool], *, timeout_s: float | None = None
+    ) -> Interaction:
+        """Wait until an accepted interaction matches ``predicate`` (already handled then).
+
+        Interactions accepted earlier count too: check :attr:`interactions` first.
+
+        Args:
+            predicate: Called with each accepted interaction.
+            timeout_s: Wall-clock seconds, or ``None``.
+
+        Returns:
+            The first matching interaction.
+
+        Raises:
+            TimeoutError: Nothing matched in time.
+        """
+        for interaction in self._interactions:
+            if predicate(interaction):
+                return interaction
+        entry = (predicate, asyncio.get_running_loop().create_future())
+        self._interaction_waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await entry[1]
+        finally:
+            self._interaction_waiters.remove(entry)
+
     async def run_script(self, user: ScriptedUser) -> None:
         """Let a scripted user speak all its lines, then wait for the replica to finish.
 
@@ -431,6 +460,9 @@ class TavusSimulator:
             return None
         self._interactions.append(interaction)
         await self._conv.handle(interaction)
+        for predicate, fut in list(self._interaction_waiters):
+            if not fut.done() and predicate(interaction):
+                fut.set_result(interaction)
         return interaction
 
 

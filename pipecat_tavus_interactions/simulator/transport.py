@@ -182,12 +182,16 @@ class SimulatedOutputTransport(BaseOutputTransport):
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Take an audio chunk as a call would, paced by the simulator's clock.
 
+        With audio output disabled there is no track: the chunk is taken and not played.
+
         Args:
             frame: The audio chunk.
 
         Returns:
             True: the room took it.
         """
+        if not self._params.audio_out_enabled:
+            return True  # e.g. the base class's closing silence: there is no track to play
         self.audio_bytes_written += len(frame.audio)
         per_second = frame.sample_rate * frame.num_channels * 2
         await self._transport.simulator.sleep(len(frame.audio) / per_second)
