@@ -459,9 +459,10 @@ class TavusInteractionsInput(FrameProcessor):
 
     async def _on_present(self, event: ev.ReplicaPresentEvent) -> None:
         self._heartbeats_seen = True
-        if not self._tavus.replica_ready:
+        tavus = self._tavus
+        if not tavus.replica_ready and not tavus._shutting_down and not tavus._left_room:
             # The first heartbeat also says the replica is there (reference 13.8).
-            await self._tavus._on_replica_joined(event)
+            await tavus._on_replica_joined(event)
 
 
 _HANDLERS = {

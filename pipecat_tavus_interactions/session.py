@@ -50,7 +50,9 @@ class TavusInteractions(BaseObject):
     Event handlers available:
 
     - on_replica_joined(tavus, event): the replica joined (``event`` is the
-      ``system.replica_joined`` event, or ``None`` when learned from the transport).
+      ``system.replica_joined`` event, or the first heartbeat). It fires again when
+      heartbeats resume after ``on_replica_left`` (heartbeat lost), never after
+      ``system.shutdown`` or after the replica left the room.
     - on_replica_left(tavus, reason): the replica left, or its heartbeat stopped.
     - on_event(tavus, event): every accepted Tavus event, after ordering.
     - on_utterance(tavus, utterance): a ``TavusUtteranceFrame`` (user or replica).
@@ -105,6 +107,7 @@ class TavusInteractions(BaseObject):
         self._replica_ready = False
         self._replica_speaking = False
         self._shutting_down = False
+        self._left_room = False
         self._remote_interruptions = 0
         self._recent_responds: deque[str] = deque(maxlen=16)
         self.stats: Counter[str] = Counter()
@@ -220,10 +223,12 @@ class TavusInteractions(BaseObject):
 
         async def joined(_transport, participant):
             if self.is_replica_participant(participant):
+                self._left_room = False
                 self.set_replica_participant(participant["id"])
 
         async def left(_transport, participant, *args):
             if participant.get("id") == self._replica_participant_id:
+                self._left_room = True
                 await self._on_replica_gone("participant_left")
 
         transport.add_event_handler("on_participant_joined", joined)
