@@ -8,14 +8,16 @@ prints a turn-by-turn timeline from the turn ledger.
     python examples/quickstart.py            # about 5 seconds
     python examples/quickstart.py --speed 1  # real time
 
-Going live is the same pipeline on a ``DailyTransport`` joined to a real conversation (see
-``examples/live_full.py`` and the README).
+Going live is the same bot on a ``DailyTransport`` joined to a real conversation: with
+``TAVUS_API_KEY`` (and ``TAVUS_PAL_ID``) set, this script runs ``examples/live_full.py`` (see
+the README, "Going live").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from loguru import logger
@@ -103,6 +105,26 @@ def print_turn(turn: TurnRecord) -> None:
         print(f"  {'latency':>9}: {latency_ms:.0f} ms from the user's stop to the replica's start")
 
 
+def wire_bot(transport, tavus: TavusInteractions, turns: list[TurnRecord]) -> Pipeline:
+    """The bot, offline and live alike: tools, the turn timeline and the pipeline."""
+    tavus.register_function("get_weather", get_weather)
+
+    @tavus.event_handler("on_turn_completed")
+    async def on_turn_completed(tavus, turn):
+        turns.append(turn)
+        print_turn(turn)
+
+    return Pipeline([transport.input(), tavus.input(), tavus.output(), transport.output()])
+
+
+def summarize(turns: list[TurnRecord]) -> int:
+    """Print the totals; return 0 when there were turns, a tool call and an interruption."""
+    calls = sum(len(t.tool_calls) for t in turns)
+    interrupted = sum(t.replica_interrupted for t in turns)
+    print(f"\n{len(turns)} turns, {calls} tool call(s), {interrupted} interruption(s).")
+    return 0 if turns and calls and interrupted else 1
+
+
 async def main(speed: float) -> int:
     """Run the conversation and print its timeline; return a process exit code."""
     sim = TavusSimulator(persona=persona(), speed=speed, words_per_second=3.0)
@@ -112,14 +134,8 @@ async def main(speed: float) -> int:
         params=TavusInteractionsParams(mode="full", conversation_id=sim.conversation_id)
     )
     tavus.attach_transport(transport)  # learn which participant is the replica
-    tavus.register_function("get_weather", get_weather)
-
     turns: list[TurnRecord] = []
-
-    @tavus.event_handler("on_turn_completed")
-    async def on_turn_completed(tavus, turn):
-        turns.append(turn)
-        print_turn(turn)
+    pipeline = wire_bot(transport, tavus, turns)
 
     @tavus.event_handler("on_replica_joined")
     async def on_replica_joined(tavus, event):
@@ -131,16 +147,11 @@ async def main(speed: float) -> int:
         await sim.wait_idle()
         await sim.shutdown("end_conversation_endpoint_hit")  # ends the pipeline
 
-    pipeline = Pipeline([transport.input(), tavus.input(), tavus.output(), transport.output()])
     worker = PipelineWorker(pipeline, enable_rtvi=False, idle_timeout_secs=None)
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     await runner.run()
-
-    calls = sum(len(t.tool_calls) for t in turns)
-    interrupted = sum(t.replica_interrupted for t in turns)
-    print(f"\n{len(turns)} turns, {calls} tool call(s), {interrupted} interruption(s).")
-    return 0 if turns and calls and interrupted else 1
+    return summarize(turns)
 
 
 if __name__ == "__main__":
@@ -149,4 +160,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
+    if os.environ.get("TAVUS_API_KEY"):  # the same bot in a real Tavus conversation
+        from live_full import main_live
+
+        sys.exit(asyncio.run(main_live()))
     sys.exit(asyncio.run(main(args.speed)))
