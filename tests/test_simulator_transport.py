@@ -280,7 +280,7 @@ async def test_targeting_is_validated_like_daily_python():
         )
     with pytest.raises(TypeError, match="unsupported type"):
         await out.send_message(OutputTransportMessageUrgentFrame(message={"a": object()}))
-    assert transport.sent_messages == []
+    assert not transport.sent_messages
 
     up = Recorder()
     async with running(up, transport.input(), transport.output()) as worker:

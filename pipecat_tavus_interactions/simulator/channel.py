@@ -67,6 +67,7 @@ class ReplicaChannel:
         self._task: asyncio.Task | None = None
         self._send: SendCallback | None = None
         self._on_signal: SignalCallback | None = None
+        self._closed = False
 
     def connect(self, send: SendCallback | None, on_signal: SignalCallback | None = None) -> None:
         """Set where deliveries (and room signals) go.
@@ -121,7 +122,8 @@ class ReplicaChannel:
             value: The signal's value.
         """
         self.flush_chaos()
-        self._outbox_queue().put_nowait(("signal", kind, value))
+        if not self._closed:
+            self._outbox_queue().put_nowait(("signal", kind, value))
 
     def flush_chaos(self) -> None:
         """Release every message the re-order window holds."""
@@ -135,7 +137,8 @@ class ReplicaChannel:
             await self._outbox.join()
 
     async def close(self) -> None:
-        """Stop delivering (queued deliveries are dropped)."""
+        """Stop delivering for good (queued deliveries are dropped)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -193,6 +196,8 @@ class ReplicaChannel:
         return self._outbox
 
     def _put(self, delivery: Delivery) -> None:
+        if self._closed:
+            return
         self._delivered.append(delivery)
         self._outbox_queue().put_nowait(("message", delivery, None))
 

@@ -104,7 +104,8 @@ class TavusSimulator:
                 the bot's tools run in real time).
             response_latency_s: Simulated "LLM" seconds before a reply starts.
             echo_idle_s: Simulated seconds an echo utterance without ``done`` waits for more.
-            history: How many messages each record keeps (memory stays flat).
+            history: How many entries each record keeps (memory stays flat); also bounds
+                the transport's records.
             send: ``async send(message, sender_id)``; :meth:`connect` can set it later.
         """
         if mode not in ("full", "echo"):
@@ -137,7 +138,7 @@ class TavusSimulator:
         self._channel.connect(send, self._on_signal)
         self._on_user_speech: Callable[[str], Any] | None = None
         self._on_left: Callable[[str], Any] | None = None
-        self._history = history
+        self.history = history
         self._received: deque[Any] = deque(maxlen=history)
         self._interactions: deque[Interaction] = deque(maxlen=history)
         self._interaction_waiters: list[tuple[Callable[[Interaction], bool], asyncio.Future]] = []

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,20 +101,24 @@ class SimulatedInputTransport(BaseInputTransport):
         """
         super().__init__(params, **kwargs)
         self._transport = transport
+        self.active = False  # between StartFrame and EndFrame/CancelFrame
 
     async def start(self, frame: StartFrame):
         """Start, then join the room (which brings the replica in)."""
         await super().start(frame)
         await self.set_transport_ready(frame)
+        self.active = True
         await self._transport._join(self)
 
     async def stop(self, frame: EndFrame):
         """Stop and leave the room."""
+        self.active = False
         await super().stop(frame)
         await self._transport._leave(self)
 
     async def cancel(self, frame: CancelFrame):
         """Cancel and leave the room."""
+        self.active = False
         await super().cancel(frame)
         await self._transport._leave(self)
 
@@ -278,10 +283,10 @@ class SimulatedTransport(BaseTransport):
         self._left = False
         self._held_in: list[tuple[Any, str]] = []
         self._held_out: list[tuple[Any, str | None]] = []
-        #: Every app message the bot sent, with its target (``None`` = broadcast).
-        self.sent_messages: list[tuple[Any, str | None]] = []
-        #: Messages that reached nobody in the room (sender left, or target absent).
-        self.undelivered: list[tuple[Any, str | None]] = []
+        #: Every app message the bot sent, with its target (``None`` = broadcast); bounded.
+        self.sent_messages: deque[tuple[Any, str | None]] = deque(maxlen=simulator.history)
+        #: Messages that reached nobody in the room (bot left, or target absent); bounded.
+        self.undelivered: deque[tuple[Any, str | None]] = deque(maxlen=simulator.history)
         simulator.connect(
             self._on_replica_message, on_user_speech=self._on_user_speech, on_left=self._on_left
         )
@@ -390,12 +395,12 @@ class SimulatedTransport(BaseTransport):
         if not self._joined:
             self._held_in.append((message, sender))
             return
-        if self._input is not None:
+        if self._input is not None and self._input.active:
             await self._input.push_app_message(message, sender)
         await self._call_event_handler("on_app_message", message, sender)
 
     async def _on_user_speech(self, text: str) -> None:
-        if self._user_transcription and self._input is not None and not self._left:
+        if self._user_transcription and self._input is not None and self._input.active:
             await self._input.push_frame(
                 TranscriptionFrame(
                     text=text,
