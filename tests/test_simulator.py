@@ -745,3 +745,17 @@ async def test_chaos_through_the_simulator_is_reproducible():
     first, again, other = await run(11), await run(11), await run(12)
     assert first == again
     assert first != other
+
+
+async def test_nothing_reaches_the_wire_after_shutdown():
+    sim = make_sim(speed=30)
+    async with sim:
+        speaking = asyncio.create_task(sim.user_says("one two three four five six"))
+        await sim.wait_for_message(
+            lambda m: m["event_type"] == "conversation.utterance.streaming", since=0
+        )
+        await sim.shutdown()
+        await speaking  # the user finishes the line, to an empty room
+        await sim.wait_idle()
+    assert sim.emitted[-1]["event_type"] == "system.shutdown"
+    assert sim.delivered[-1].message["event_type"] == "system.shutdown"

@@ -68,6 +68,7 @@ class ReplicaChannel:
         self._send: SendCallback | None = None
         self._on_signal: SignalCallback | None = None
         self._closed = False
+        self._sealed = False
 
     def connect(self, send: SendCallback | None, on_signal: SignalCallback | None = None) -> None:
         """Set where deliveries (and room signals) go.
@@ -100,6 +101,8 @@ class ReplicaChannel:
         Args:
             messages: Messages built by :class:`~.wire.WireBuilder` (stamped in place).
         """
+        if self._sealed:
+            return  # the replica has left: nothing more reaches the room
         for msg in messages:
             self._seq += 1
             msg["seq"] = self._seq
@@ -113,6 +116,10 @@ class ReplicaChannel:
             else:
                 for d in self.chaos.push(msg):
                     self._put(d)
+
+    def seal(self) -> None:
+        """Emit nothing more (the replica left); queued deliveries and signals still go."""
+        self._sealed = True
 
     def signal(self, kind: str, value: Any) -> None:
         """Queue a room signal, delivered after every message emitted before it.

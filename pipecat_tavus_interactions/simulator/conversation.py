@@ -79,6 +79,7 @@ class Conversation:
         self.context: deque[str] = deque(maxlen=100)
         self.echo_audio_s: OrderedDict[str | None, float] = OrderedDict()
         self._pending_tools: dict[str, asyncio.Future] = {}
+        self.closed = False  # the replica left: start nothing new
 
     def __str__(self) -> str:
         return f"Conversation({self._wire.conversation_id})"
@@ -145,7 +146,8 @@ class Conversation:
             )
         )
         emit(w.utterance("user", text, turn_idx=turn, inference_id=inference_id))
-        await self._voice.start(self._reply(text, turn, inference_id))
+        if not self.closed:
+            await self._voice.start(self._reply(text, turn, inference_id))
 
     async def handle(self, ix: Interaction) -> None:
         """Apply one interaction from the bot.

@@ -294,12 +294,15 @@ class TavusSimulator:
         await self._stop_heartbeat()
         self._gone = True
         self._channel.emit(self._wire.shutdown(reason, self.replica_id))
+        self._channel.seal()
+        self._conv.closed = True
         self._channel.signal("left", reason)
         await self._channel.drain()
 
     async def close(self) -> None:
         """Stop everything at once, emitting nothing more (the bot left the room)."""
         self._gone = True
+        self._conv.closed = True
         await self._stop_heartbeat()
         await self._voice.cancel()
         self._conv.cancel_tool_waits()
