@@ -174,7 +174,8 @@ class ScriptedLLMService(LLMService):
                 name, arguments = _called_function(messages, last.get("tool_call_id"))
                 if name != rule.on_result:
                     continue
-                await self._say(_fill(rule.reply or "", {**arguments, "result": text}))
+                result = _decoded(text)
+                await self._say(_fill(rule.reply or "", {**arguments, "result": result}))
                 return
             if role in ("system", "developer") and rule.on_instruction:
                 m = re.search(rule.on_instruction, text, re.IGNORECASE)
@@ -199,6 +200,14 @@ class ScriptedLLMService(LLMService):
             context=context,
         )
         await self.run_function_calls([call])
+
+
+def _decoded(content: str) -> Any:
+    """A function result as the handler returned it (the context holds it as JSON)."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content
 
 
 def _tool_names(context: LLMContext) -> set[str]:
