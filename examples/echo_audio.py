@@ -368,7 +368,7 @@ Optional: CARTESIA_API_KEY and CARTESIA_VOICE_ID for a Cartesia voice, OPENAI_MO
 gpt-4.1-mini), TAVUS_MAX_CALL_SECONDS (default 600)."""
 
 
-def live_tts():
+def live_tts(openai_api_key: str):
     """The TTS for a live run: Cartesia when configured, OpenAI's otherwise (24 kHz)."""
     env = os.environ
     if env.get("CARTESIA_API_KEY") and env.get("CARTESIA_VOICE_ID"):
@@ -381,7 +381,7 @@ def live_tts():
         )
     from pipecat.services.openai.tts import OpenAITTSService
 
-    return OpenAITTSService(api_key=env["OPENAI_API_KEY"], sample_rate=24000)
+    return OpenAITTSService(api_key=openai_api_key, sample_rate=24000)
 
 
 def build_live(conversation, log: EchoLog, *, openai_api_key: str):
@@ -390,7 +390,8 @@ def build_live(conversation, log: EchoLog, *, openai_api_key: str):
     Args:
         conversation: The created conversation (``api.Conversation`` or a mapping).
         log: Where the run is reported.
-        openai_api_key: The OpenAI key for speech-to-text and the LLM.
+        openai_api_key: The OpenAI key for speech-to-text, the LLM and (without Cartesia)
+            the voice.
 
     Returns:
         ``(session, pipeline)``.
@@ -413,7 +414,7 @@ def build_live(conversation, log: EchoLog, *, openai_api_key: str):
         session.transport,
         session.tavus,
         llm,
-        live_tts(),
+        live_tts(openai_api_key),
         stt=stt,
         vad_analyzer=SileroVADAnalyzer(),
     )
