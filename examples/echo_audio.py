@@ -15,7 +15,7 @@ Offline (the default: no keys, no network) a scripted ``LLMService`` plays the m
 generator plays the TTS (a few hundred ms per word) and the local simulator plays an
 echo-mode replica that speaks for as long as the audio lasts::
 
-    python examples/echo_audio.py            # about 10 seconds
+    python examples/echo_audio.py            # about 7 seconds
     python examples/echo_audio.py --speed 1  # real time
 
 Live, when ``TAVUS_API_KEY`` is set (see the README, "Going live")::
