@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 import aiohttp
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipecat_tavus_interactions.exceptions import TavusAPIError
 from pipecat_tavus_interactions.tool_schema import ToolsLike, export_tavus_tools
@@ -133,7 +133,7 @@ class Conversation(BaseModel):
     replica_id: str | None = None
     pal_id: str | None = None
     persona_id: str | None = None
-    meeting_token: str | None = None
+    meeting_token: str | None = Field(default=None, repr=False)
 
     @model_validator(mode="after")
     def _fill_both_spellings(self) -> Conversation:

@@ -604,3 +604,11 @@ async def test_unexpected_success_body_is_an_error(api, server):
     server.fail_next(200, body={"no": "id"})
     with pytest.raises(TavusAPIError, match="conversation_id"):
         await api.create_conversation(pal_id="p1")
+
+
+def test_a_conversation_repr_never_shows_its_meeting_token():
+    from pipecat_tavus_interactions.api import Conversation
+
+    conv = Conversation(conversation_id="c1", conversation_url="u", meeting_token="tok-SECRET")
+    assert "tok-SECRET" not in repr(conv) and "tok-SECRET" not in str(conv)
+    assert conv.meeting_token == "tok-SECRET"
