@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "protocol": CORE,
     "ordering": CORE,
     "turns": CORE,
+    "sentences": CORE,
     # 2. Pipecat glue
     "params": GLUE,
     "frames": GLUE,

@@ -62,7 +62,7 @@ from pipecat_tavus_interactions.frames import (
     TavusRespondFrame,
     TavusSensitivityFrame,
 )
-from pipecat_tavus_interactions.output import TavusInteractionsOutput, _find_sentence_end
+from pipecat_tavus_interactions.output import TavusInteractionsOutput
 from pipecat_tavus_interactions.params import TavusInteractionsParams
 from pipecat_tavus_interactions.protocol import (
     build_message,
@@ -70,6 +70,7 @@ from pipecat_tavus_interactions.protocol import (
     max_audio_bytes,
     parse_interaction,
 )
+from pipecat_tavus_interactions.sentences import find_sentence_end as _find_sentence_end
 from pipecat_tavus_interactions.session import TavusInteractions
 
 CID = "c0ffee12"
