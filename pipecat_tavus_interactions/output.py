@@ -32,7 +32,7 @@ import time
 import uuid
 from binascii import b2a_base64
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +64,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from . import interactions as ix
 from .exceptions import LocalProtocolError, ReplicaNotReadyError, TavusInteractionsError
 from .frames import TavusInteractionFrame, TavusInterruptFrame
-from .protocol import build_message, encoded_size, max_audio_bytes, split_text
+from .outbound import Part, build, build_all
+from .protocol import max_audio_bytes
 from .sentences import find_sentence_end
 
 if TYPE_CHECKING:
@@ -292,89 +293,16 @@ class TavusInteractionsOutput(FrameProcessor):
     # --- building and pushing ---------------------------------------------------------
 
     def _build(self, interaction: ix.Interaction, *, max_bytes: int | None) -> dict[str, Any]:
-        conversation_id = self._tavus.conversation_id
-        return build_message(
-            interaction, conversation_id=conversation_id or "", max_bytes=max_bytes
-        )
+        return build(interaction, conversation_id=self._tavus.conversation_id, max_bytes=max_bytes)
 
-    def _build_all(self, interaction: ix.Interaction) -> list[tuple[ix.Interaction, dict]]:
+    def _build_all(self, interaction: ix.Interaction) -> list[Part]:
         """Build an interaction's messages, splitting what can be split; raise otherwise."""
-        if not isinstance(interaction, ix.Interaction):
-            raise LocalProtocolError(
-                f"send_interaction takes an Interaction (e.g. interactions.Respond('hi')), got "
-                f"{type(interaction).__name__}"
-            )
-        cap = self._params.max_message_bytes
-        message = self._build(interaction, max_bytes=None)
-        size = encoded_size(message)
-        if size <= cap:
-            return [(interaction, message)]
-        if isinstance(interaction, ix.AppendLLMContext):
-            return self._split_append(interaction)
-        if isinstance(interaction, ix.Echo) and interaction.text is not None:
-            iid = interaction.inference_id or str(uuid.uuid4())
-            return self._split_echo_text(interaction.text, iid, done=interaction.done)
-        if isinstance(interaction, ix.Echo):
-            return self._split_echo_audio(interaction)
-        hint = {
-            ix.OverwriteLLMContext: "an overwrite replaces the whole context and cannot be "
-            "split: shorten it, or send a short overwrite followed by appends",
-            ix.Respond: "a respond is one user turn and cannot be split: shorten it",
-        }.get(type(interaction), "shorten it")
-        raise LocalProtocolError(
-            f"{interaction.EVENT_TYPE} message is {size} bytes, over the {cap}-byte cap "
-            f"(max_message_bytes); {hint}"
+        return build_all(
+            interaction,
+            conversation_id=self._tavus.conversation_id,
+            max_bytes=self._params.max_message_bytes,
+            stats=self._tavus.stats,
         )
-
-    def _split_append(self, interaction: ix.AppendLLMContext) -> list[tuple[ix.Interaction, dict]]:
-        cap = self._params.max_message_bytes
-        job = interaction.job_status
-
-        # Every piece is sized as if it carried job_status, so the last one (which
-        # does) fits too.
-        envelope = self._build(ix.AppendLLMContext("x", job), max_bytes=None)
-
-        def build(text: str) -> dict[str, Any]:
-            return {**envelope, "properties": {**envelope["properties"], "context": text}}
-
-        pieces = split_text(interaction.context, build=build, max_bytes=cap)
-        out = []
-        for k, piece in enumerate(pieces):
-            if not piece.strip():
-                continue
-            part = ix.AppendLLMContext(piece, job if k == len(pieces) - 1 else None)
-            out.append((part, self._build(part, max_bytes=cap)))
-        self._tavus.stats["append_split"] += 1
-        return out
-
-    def _split_echo_text(
-        self, text: str, iid: str, *, done: bool
-    ) -> list[tuple[ix.Interaction, dict]]:
-        cap = self._params.max_message_bytes
-
-        def build(piece: str) -> dict[str, Any]:
-            return self._build(ix.Echo(text=piece, inference_id=iid, done=False), max_bytes=None)
-
-        pieces = [p for p in split_text(text, build=build, max_bytes=cap) if p.strip()]
-        out = []
-        for k, piece in enumerate(pieces):
-            part = ix.Echo(text=piece, inference_id=iid, done=done and k == len(pieces) - 1)
-            out.append((part, self._build(part, max_bytes=cap)))
-        return out
-
-    def _split_echo_audio(self, echo: ix.Echo) -> list[tuple[ix.Interaction, dict]]:
-        iid = echo.inference_id or str(uuid.uuid4())
-        rate = echo.sample_rate or 16000
-        step = self._chunk_bytes(rate, iid)
-        view = memoryview(echo.audio)
-        out = []
-        for pos in range(0, len(view), step):
-            last = pos + step >= len(view)
-            part = replace(
-                echo, audio=view[pos : pos + step], inference_id=iid, done=echo.done and last
-            )
-            out.append((part, self._build(part, max_bytes=None)))
-        return out
 
     def _chunk_bytes(self, rate: int, iid: str) -> int:
         key = (self._tavus.conversation_id or "", rate, len(iid))

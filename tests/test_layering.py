@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "ordering": CORE,
     "turns": CORE,
     "sentences": CORE,
+    "outbound": CORE,
     # 2. Pipecat glue
     "params": GLUE,
     "frames": GLUE,
