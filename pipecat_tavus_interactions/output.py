@@ -62,11 +62,11 @@ from pipecat.processors.aggregators.llm_context import standard_message_text
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from . import interactions as ix
+from .echo_text import EchoTextStream
 from .exceptions import LocalProtocolError, ReplicaNotReadyError, TavusInteractionsError
 from .frames import TavusInteractionFrame, TavusInterruptFrame
 from .outbound import Part, build, build_all
 from .protocol import max_audio_bytes
-from .sentences import find_sentence_end
 
 if TYPE_CHECKING:
     from .session import TavusInteractions
@@ -143,12 +143,9 @@ class TavusInteractionsOutput(FrameProcessor):
         self._echo_busy_until = 0.0
 
         # echo text: one response at a time
-        self._t_iid: str | None = None
-        self._t_buf = ""
-        self._t_scan = 0
-        self._t_held: str | None = None
-        self._t_sent = 0
-        self._t_dead = False
+        self._text = EchoTextStream(
+            send=self._send_echo_text, params=self._params, stats=tavus.stats
+        )
 
         # echo audio: one utterance at a time
         self._a_iid: str | None = None
@@ -399,7 +396,7 @@ class TavusInteractionsOutput(FrameProcessor):
         Returns:
             True when an interruption should send ``conversation.interrupt``.
         """
-        if self._t_sent or self._t_held is not None:
+        if self._text.in_flight:
             return True
         if self._a_iid is not None or self._rt_queue:
             return True
@@ -444,11 +441,11 @@ class TavusInteractionsOutput(FrameProcessor):
         elif mode == "echo_text":
             if isinstance(frame, LLMTextFrame):
                 if not frame.skip_tts:
-                    await self._on_llm_text(frame.text)
+                    await self._text.add(frame.text)
             elif isinstance(frame, LLMFullResponseStartFrame):
-                await self._start_text_response()
+                await self._text.start()
             elif isinstance(frame, LLMFullResponseEndFrame):
-                await self._end_text_response()
+                await self._text.end()
             elif isinstance(frame, TTSSpeakFrame):
                 await self._on_tts_speak(frame)
                 return
@@ -475,8 +472,8 @@ class TavusInteractionsOutput(FrameProcessor):
                 await self._release_pending()
 
     async def _on_end(self) -> None:
-        if self._t_iid is not None:
-            await self._end_text_response()
+        if self._text.inference_id is not None:
+            await self._text.end()
         if self._a_iid is not None:
             await self._close_audio("end")
         if self._rt_queue:
@@ -552,11 +549,7 @@ class TavusInteractionsOutput(FrameProcessor):
         Args:
             garbage: Receives the dropped containers, for the caller to release.
         """
-        dropped = 0
-        if self._t_iid is not None:
-            dropped += bool(self._t_buf.strip()) + (self._t_held is not None)
-            self._t_dead = True
-        self._reset_text()
+        dropped = self._text.drop()
         if self._a_iid is not None:
             dropped += bool(self._a_pending)
             if self._a_context_id is not None:
@@ -583,84 +576,7 @@ class TavusInteractionsOutput(FrameProcessor):
 
     # --- echo text -------------------------------------------------------------------
 
-    def _reset_text(self) -> None:
-        self._t_iid = None
-        self._t_buf = ""
-        self._t_scan = 0
-        self._t_held = None
-        self._t_sent = 0
-
-    async def _start_text_response(self) -> None:
-        if self._t_iid is not None:
-            # A new response without the previous one's end frame: close the old one.
-            await self._end_text_response()
-        self._reset_text()
-        self._t_dead = False
-        self._t_iid = str(uuid.uuid4())
-
-    async def _on_llm_text(self, text: str) -> None:
-        if self._t_dead:
-            return
-        if self._t_iid is None:
-            self._t_iid = str(uuid.uuid4())
-        self._t_buf += text
-        if self._params.text_echo == "whole":
-            return
-        while True:
-            end, self._t_scan = find_sentence_end(self._t_buf, self._t_scan)
-            if end < 0:
-                break
-            sentence, self._t_buf, self._t_scan = self._t_buf[:end], self._t_buf[end:], 0
-            if not sentence.strip():
-                continue
-            await self._release_held_sentence()
-            if self._t_sent == 0:
-                # The first sentence leaves the moment it is complete.
-                await self._send_text(sentence, done=False)
-            else:
-                # Later ones wait for the next text, so the last one can carry done=true.
-                self._t_held = sentence
-        if self._t_held is not None and self._t_buf.strip():
-            await self._release_held_sentence()
-
-    async def _release_held_sentence(self) -> None:
-        held, self._t_held = self._t_held, None
-        if held is not None:
-            await self._send_text(held, done=False)
-
-    async def _end_text_response(self) -> None:
-        if self._t_iid is None:
-            self._t_dead = False
-            return
-        rest = self._t_buf
-        if self._params.text_echo == "whole":
-            if rest.strip():
-                await self._send_text(rest, done=True)
-        elif self._t_held is not None:
-            if rest.strip():
-                await self._release_held_sentence()
-                await self._send_text(rest, done=True)
-            else:
-                held, self._t_held = self._t_held, None
-                await self._send_text(held, done=True)
-        elif rest.strip():
-            await self._send_text(rest, done=True)
-        elif self._t_sent:
-            # Everything already left with done=false (a one-sentence answer goes out as
-            # soon as it ends): close the utterance with an empty final message.
-            self._tavus.stats["echo_empty_close"] += 1
-            await self._send_text("", done=True)
-        self._reset_text()
-
-    async def _send_text(self, text: str, *, done: bool) -> None:
-        iid = self._t_iid
-        if iid is None:
-            return
-        text = text.strip()
-        self._t_sent += 1
-        await self._send_echo_text(text, iid, done=done)
-
-    async def _send_echo_text(self, text: str, iid: str | None, *, done: bool) -> None:
+    async def _send_echo_text(self, text: str, iid: str, done: bool) -> None:
         echo = ix.Echo(text=text, inference_id=iid, done=done)
         try:
             parts = self._build_all(echo)
@@ -682,7 +598,7 @@ class TavusInteractionsOutput(FrameProcessor):
             await self.push_frame(TTSStartedFrame(context_id=iid))
             await self.push_frame(TTSTextFrame(text, text_type=frame.text_type, context_id=iid))
             await self.push_frame(TTSStoppedFrame(context_id=iid))
-            if self._t_iid is None:
+            if self._text.inference_id is None:
                 await self.push_frame(LLMAssistantPushAggregationFrame())
 
     # --- echo audio ------------------------------------------------------------------

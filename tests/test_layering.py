@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "frames": GLUE,
     "input": GLUE,
     "output": GLUE,
+    "echo_text": GLUE,
     "tools": GLUE,
     "tool_schema": GLUE,
     "session": GLUE,
