@@ -30,14 +30,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from binascii import b2a_base64
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from loguru import logger
-from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -62,11 +59,11 @@ from pipecat.processors.aggregators.llm_context import standard_message_text
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from . import interactions as ix
+from .echo_audio import EchoAudioStream, RealtimePacer, audio_message
 from .echo_text import EchoTextStream
 from .exceptions import LocalProtocolError, ReplicaNotReadyError, TavusInteractionsError
 from .frames import TavusInteractionFrame, TavusInterruptFrame
 from .outbound import Part, build, build_all
-from .protocol import max_audio_bytes
 
 if TYPE_CHECKING:
     from .session import TavusInteractions
@@ -78,12 +75,6 @@ if TYPE_CHECKING:
 ECHO_GRACE_S = 1.0
 #: Speaking rate used to estimate how long a text echo plays (about 150 words a minute).
 TEXT_ECHO_CHARS_PER_S = 14.0
-#: In real-time pacing, how far ahead of the playback clock chunks may be sent, so the
-#: replica's buffer never runs dry on network jitter.
-REALTIME_LEAD_S = 0.2
-#: Length of the silence that closes an audio utterance with nothing left to send
-#: (Pipecat's Tavus transport closes with 40 ms of silence too).
-DONE_SILENCE_S = 0.04
 
 
 _ECHO = ix.Echo.EVENT_TYPE
@@ -139,6 +130,9 @@ class TavusInteractionsOutput(FrameProcessor):
         self._overflow_reported = False
         self._releasing = False
 
+        # Timers sleep with asyncio, so their deadlines use asyncio's clock (monotonic).
+        self._now = time.monotonic
+
         # in-flight estimate for interruptions (tavus.clock seconds)
         self._echo_busy_until = 0.0
 
@@ -147,30 +141,20 @@ class TavusInteractionsOutput(FrameProcessor):
             send=self._send_echo_text, params=self._params, stats=tavus.stats
         )
 
-        # echo audio: one utterance at a time
-        self._a_iid: str | None = None
-        self._a_chunk = 0
-        self._a_pending = bytearray()
-        self._a_resampler = None
-        self._a_in_rate = 0
-        self._a_context_id: str | None = None
-        self._a_last_audio = 0.0
-        self._a_failed = False
-        self._a_fallback_task: asyncio.Task | None = None
-        self._dead_contexts: deque[str] = deque(maxlen=16)
-        self._chunk_cache: dict[tuple[str, int, int], int] = {}
-
-        # real-time pacing of echo audio
-        self._rt_queue: deque[tuple[ix.Echo, dict[str, Any], float]] = deque()
-        self._rt_wakeup = asyncio.Event()
-        self._rt_idle = asyncio.Event()
-        self._rt_idle.set()
-        self._rt_next_at = 0.0
+        # echo audio: one utterance at a time, optionally paced at playback speed
+        self._audio = EchoAudioStream(
+            owner=self,
+            params=self._params,
+            stats=tavus.stats,
+            conversation_id=lambda: self._tavus.conversation_id,
+            now=self._now,
+            send=self._send_audio,
+            report_failure=self._report_failure,
+        )
+        self._pacer = RealtimePacer(now=self._now)
         self._rt_task: asyncio.Task | None = None
 
         self._daily_frames: tuple[type, type] | None = None
-        # Timers sleep with asyncio, so their deadlines use asyncio's clock (monotonic).
-        self._now = time.monotonic
 
     # --- public API --------------------------------------------------------------------
 
@@ -301,19 +285,6 @@ class TavusInteractionsOutput(FrameProcessor):
             stats=self._tavus.stats,
         )
 
-    def _chunk_bytes(self, rate: int, iid: str) -> int:
-        key = (self._tavus.conversation_id or "", rate, len(iid))
-        n = self._chunk_cache.get(key)
-        if n is None:
-            n = max_audio_bytes(
-                conversation_id=key[0],
-                sample_rate=rate,
-                inference_id=iid,
-                max_bytes=self._params.max_message_bytes,
-            )
-            self._chunk_cache[key] = n
-        return n
-
     async def _submit(
         self, interaction: ix.Interaction, message: dict[str, Any], *, urgent: bool | None = None
     ) -> None:
@@ -398,7 +369,7 @@ class TavusInteractionsOutput(FrameProcessor):
         """
         if self._text.in_flight:
             return True
-        if self._a_iid is not None or self._rt_queue:
+        if self._audio.inference_id is not None or self._pacer:
             return True
         return self._tavus.clock() < self._echo_busy_until + ECHO_GRACE_S
 
@@ -433,11 +404,11 @@ class TavusInteractionsOutput(FrameProcessor):
         mode = self._params.mode
         if mode == "echo_audio" and isinstance(frame, OutputAudioRawFrame):
             if frame.transport_destination is None:
-                await self._on_audio(frame)
+                await self._audio.add(frame)
                 return
         elif mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
-            if frame.context_id is None or frame.context_id not in self._dead_contexts:
-                await self._close_audio("tts_stopped")
+            if not self._audio.is_dead_context(frame.context_id):
+                await self._audio.close("tts_stopped")
         elif mode == "echo_text":
             if isinstance(frame, LLMTextFrame):
                 if not frame.skip_tts:
@@ -464,7 +435,7 @@ class TavusInteractionsOutput(FrameProcessor):
     async def _start(self) -> None:
         self._started = True
         if self._params.mode == "echo_audio" and self._params.echo_realtime:
-            self._rt_task = self.create_task(self._realtime_sender(), "realtime_sender")
+            self._rt_task = self.create_task(self._pacer.run(self._submit), "realtime_sender")
         if self._pending:
             if self._params.wait_for_replica and not self._tavus.replica_ready:
                 self._maybe_start_ready_timer()
@@ -474,29 +445,28 @@ class TavusInteractionsOutput(FrameProcessor):
     async def _on_end(self) -> None:
         if self._text.inference_id is not None:
             await self._text.end()
-        if self._a_iid is not None:
-            await self._close_audio("end")
-        if self._rt_queue:
-            await self._rt_idle.wait()
+        if self._audio.inference_id is not None:
+            await self._audio.close("end")
+        if self._pacer:
+            await self._pacer.wait_idle()
         await self._fail_pending("the pipeline ended before the replica joined")
         await self._stop_tasks()
 
     async def _on_cancel(self) -> None:
-        dropped = len(self._pending) + len(self._rt_queue)
+        dropped = len(self._pending) + len(self._pacer)
         if dropped:
             self._tavus.stats["dropped_on_cancel"] += dropped
             logger.debug(f"{self}: cancelled with {dropped} unsent message(s)")
         self._pending.clear()
-        self._rt_queue.clear()
+        self._pacer.clear()
         await self._stop_tasks()
 
     async def _stop_tasks(self) -> None:
         await self._cancel_ready_timer()
-        for attr in ("_a_fallback_task", "_rt_task"):
-            task = getattr(self, attr)
-            setattr(self, attr, None)
-            if task is not None and task is not asyncio.current_task():
-                await self.cancel_task(task)
+        await self._audio.stop()
+        task, self._rt_task = self._rt_task, None
+        if task is not None and task is not asyncio.current_task():
+            await self.cancel_task(task)
 
     async def cleanup(self):
         """Cancel this processor's timers and sender tasks."""
@@ -550,22 +520,11 @@ class TavusInteractionsOutput(FrameProcessor):
             garbage: Receives the dropped containers, for the caller to release.
         """
         dropped = self._text.drop()
-        if self._a_iid is not None:
-            dropped += bool(self._a_pending)
-            if self._a_context_id is not None:
-                self._dead_contexts.append(self._a_context_id)
-            self._a_iid = None
-            self._a_pending = bytearray()
-            self._a_resampler = None
-            task, self._a_fallback_task = self._a_fallback_task, None
-            if task is not None:
-                task.cancel()
-        if self._rt_queue:
-            dropped += len(self._rt_queue)
-            garbage.append(self._rt_queue)
-            self._rt_queue = deque()
-        self._rt_next_at = 0.0
-        self._rt_idle.set()
+        dropped += self._audio.drop()
+        paced = self._pacer.drop()
+        if paced:
+            dropped += len(paced)
+            garbage.append(paced)
         before = len(self._pending)
         if before:
             garbage.append(self._pending)
@@ -603,90 +562,8 @@ class TavusInteractionsOutput(FrameProcessor):
 
     # --- echo audio ------------------------------------------------------------------
 
-    def _to_mono(self, frame: OutputAudioRawFrame) -> bytes:
-        audio = frame.audio
-        if len(audio) % 2:
-            audio = audio[:-1]
-        channels = frame.num_channels
-        if channels > 1:
-            samples = np.frombuffer(audio, dtype=np.int16)
-            samples = samples[: len(samples) - len(samples) % channels]
-            mono = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
-            audio = np.round(mono).astype(np.int16).tobytes()
-        return audio
-
-    async def _open_audio(self, frame: OutputAudioRawFrame) -> None:
-        iid = str(uuid.uuid4())
-        self._a_iid = iid
-        self._a_pending = bytearray()
-        self._a_resampler = None
-        self._a_in_rate = frame.sample_rate
-        self._a_context_id = getattr(frame, "context_id", None)
-        self._a_failed = False
-        self._a_last_audio = self._now()
-        # Also closes a failed utterance, so it does not count as in flight for ever.
-        self._a_fallback_task = self.create_task(self._audio_fallback(iid), "echo_fallback")
-        try:
-            self._a_chunk = self._chunk_bytes(self._params.echo_sample_rate, iid)
-        except LocalProtocolError as e:
-            self._a_failed = True
-            await self._report_failure(ix.Echo(audio=b"", inference_id=iid, done=False), e)
-            return
-        logger.debug(f"{self}: echo audio utterance {iid} started")
-
-    async def _on_audio(self, frame: OutputAudioRawFrame) -> None:
-        # Hot path: a 20 ms frame arrives 50 times a second per conversation.
-        context_id = getattr(frame, "context_id", None)
-        if context_id is not None and context_id in self._dead_contexts:
-            self._tavus.stats["echo_dropped"] += 1
-            return
-        if self._a_iid is None:
-            await self._open_audio(frame)
-        iid = self._a_iid
-        if self._a_failed:
-            self._tavus.stats["echo_dropped"] += 1
-            return
-        self._a_last_audio = self._now()
-        audio = frame.audio
-        if frame.num_channels != 1 or len(audio) % 2:
-            audio = self._to_mono(frame)
-        rate = self._params.echo_sample_rate
-        if frame.sample_rate != rate:
-            if self._a_resampler is None or frame.sample_rate != self._a_in_rate:
-                self._a_resampler = create_stream_resampler()
-                self._a_in_rate = frame.sample_rate
-            audio = await self._a_resampler.resample(audio, frame.sample_rate, rate)
-            if self._a_iid != iid:  # interrupted while resampling
-                return
-        pending = self._a_pending
-        if len(pending) + len(audio) < self._a_chunk:
-            pending += audio
-            return
-        await self._feed(audio, iid)
-
-    async def _feed(self, audio: bytes, iid: str) -> None:
-        """Cut ``audio`` into message-sized chunks without copying whole frames."""
-        chunk = self._a_chunk
-        pending = self._a_pending
-        view = memoryview(audio)
-        pos = 0
-        if pending:
-            pos = chunk - len(pending)
-            pending += view[:pos]
-            self._a_pending = bytearray()
-            await self._send_audio(bytes(pending), iid, done=False)
-            if self._a_iid != iid:
-                return
-        end = len(view)
-        while end - pos >= chunk:
-            await self._send_audio(view[pos : pos + chunk], iid, done=False)
-            if self._a_iid != iid:  # an interruption arrived while the chunk was pushed
-                return
-            pos += chunk
-        if pos < end:
-            self._a_pending += view[pos:]
-
-    async def _send_audio(self, audio: bytes | memoryview, iid: str, *, done: bool) -> None:
+    async def _send_audio(self, audio: bytes | memoryview, iid: str, done: bool) -> None:
+        """Send, hold or pace one echo audio chunk (``EchoAudioStream``'s ``send``)."""
         # Chunks are sized by construction (at most max_audio_bytes() for this envelope),
         # so they need no size check.
         rate = self._params.echo_sample_rate
@@ -695,85 +572,17 @@ class TavusInteractionsOutput(FrameProcessor):
             echo = ix.Echo(audio=audio, sample_rate=rate, inference_id=iid, done=done)
             message = self._build(echo, max_bytes=None)
             if realtime:
-                self._rt_queue.append((echo, message, len(audio) / (2 * rate)))
-                self._rt_idle.clear()
-                self._rt_wakeup.set()
+                self._pacer.put(echo, message, len(audio) / (2 * rate))
             else:
                 await self._hold(_Held(echo, message, True))
             return
-        # Hot path (every ~60 ms of speech): the exact message build_message() makes for
-        # ix.Echo(audio=..., sample_rate=..., inference_id=..., done=...) (a test holds
-        # them equal), without the intermediate object and checks.
-        message = {
-            "message_type": "conversation",
-            "event_type": _ECHO,
-            "conversation_id": self._tavus.conversation_id,
-            "properties": {
-                "modality": "audio",
-                "audio": b2a_base64(audio, newline=False).decode("ascii"),
-                "sample_rate": rate,
-                "inference_id": iid,
-                "done": done,
-            },
-        }
+        # Hot path (every ~60 ms of speech): the message is built directly.
+        message = audio_message(self._tavus.conversation_id, audio, rate, iid, done)
         now = self._tavus.clock()
         self._echo_busy_until = max(self._echo_busy_until, now) + len(audio) / (2 * rate)
         await self.push_frame(self._transport_frame(message, True))
         self._tavus.stats[_ECHO] += 1
         await self._tavus._call_event_handler("on_interaction_sent", message)
-
-    async def _close_audio(self, reason: str) -> None:
-        iid = self._a_iid
-        if iid is None:
-            return
-        self._a_iid = None
-        resampler, self._a_resampler = self._a_resampler, None
-        task, self._a_fallback_task = self._a_fallback_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        if self._a_failed:
-            return
-        tail = bytes(self._a_pending)
-        self._a_pending = bytearray()
-        if resampler is not None:
-            tail += await resampler.flush()
-        if len(tail) % 2:
-            tail = tail[:-1]
-        chunk = self._a_chunk
-        view = memoryview(tail)
-        while len(view) > chunk:
-            await self._send_audio(view[:chunk], iid, done=False)
-            view = view[chunk:]
-        if not len(view):
-            silence = int(self._params.echo_sample_rate * DONE_SILENCE_S) * 2
-            view = memoryview(bytes(min(silence, chunk)))
-        await self._send_audio(view, iid, done=True)
-        logger.debug(f"{self}: echo audio utterance {iid} closed ({reason})")
-
-    async def _audio_fallback(self, iid: str) -> None:
-        while self._a_iid == iid:
-            delay = self._a_last_audio + self._params.echo_done_fallback_s - self._now()
-            if delay <= 0:
-                self._a_fallback_task = None
-                await self._close_audio("no audio for echo_done_fallback_s")
-                return
-            await asyncio.sleep(delay)
-
-    async def _realtime_sender(self) -> None:
-        while True:
-            if not self._rt_queue:
-                self._rt_idle.set()
-                self._rt_wakeup.clear()
-                await self._rt_wakeup.wait()
-                continue
-            wait = self._rt_next_at - REALTIME_LEAD_S - self._now()
-            if wait > 0:
-                # Re-check the queue after sleeping: an interruption may have emptied it.
-                await asyncio.sleep(wait)
-                continue
-            echo, message, seconds = self._rt_queue.popleft()
-            self._rt_next_at = max(self._rt_next_at, self._now()) + seconds
-            await self._submit(echo, message)
 
     # --- context mirroring -------------------------------------------------------------
 

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "input": GLUE,
     "output": GLUE,
     "echo_text": GLUE,
+    "echo_audio": GLUE,
     "tools": GLUE,
     "tool_schema": GLUE,
     "session": GLUE,
