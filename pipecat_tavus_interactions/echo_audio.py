@@ -195,8 +195,8 @@ class EchoAudioStream:
             frame: TTS audio (any rate and channel count); opens an utterance if none is.
         """
         # Hot path: a 20 ms frame arrives 50 times a second per conversation.
-        context_id = getattr(frame, "context_id", None)
-        if context_id is not None and context_id in self._dead_contexts:
+        dead = self._dead_contexts
+        if dead and getattr(frame, "context_id", None) in dead:
             self._stats["echo_dropped"] += 1
             return
         utt = self._utt

@@ -121,6 +121,9 @@ class TavusInteractionsOutput(FrameProcessor):
         super().__init__(name=name)
         self._tavus = tavus
         self._params = tavus.params
+        # The facade's clock and counters are fixed for its life.
+        self._clock = tavus.clock
+        self._stats = tavus.stats
         self._started = False
 
         # readiness gating
@@ -333,6 +336,15 @@ class TavusInteractionsOutput(FrameProcessor):
         self._tavus.stats[interaction.EVENT_TYPE] += 1
         await self._tavus._call_event_handler("on_interaction_sent", message)
 
+    def _has_handlers(self, event: str) -> bool:
+        """Tell whether the facade has handlers for ``event``.
+
+        Pipecat's ``BaseObject`` has no public way to ask. Calling ``_call_event_handler``
+        for nothing costs a coroutine per message, which the echo audio hot path avoids.
+        """
+        handler = self._tavus._event_handlers.get(event)
+        return handler is not None and bool(handler.handlers)
+
     async def _send_from_frame(self, interaction: ix.Interaction, urgent: bool | None = None):
         """Send for a frame: failures are reported (event + ErrorFrame), never raised."""
         try:
@@ -384,6 +396,18 @@ class TavusInteractionsOutput(FrameProcessor):
         """
         await super().process_frame(frame, direction)
 
+        if isinstance(frame, OutputAudioRawFrame):
+            # Hot path in echo_audio mode (50 frames a second), so it is tested first;
+            # audio is neither an interruption, a control frame nor one of ours.
+            if (
+                direction is FrameDirection.DOWNSTREAM
+                and self._params.mode == "echo_audio"
+                and frame.transport_destination is None
+            ):
+                await self._audio.add(frame)
+            else:
+                await self.push_frame(frame, direction)
+            return
         if isinstance(frame, InterruptionFrame):
             await self._handle_interruption(frame, direction)
             return
@@ -402,11 +426,7 @@ class TavusInteractionsOutput(FrameProcessor):
             return
 
         mode = self._params.mode
-        if mode == "echo_audio" and isinstance(frame, OutputAudioRawFrame):
-            if frame.transport_destination is None:
-                await self._audio.add(frame)
-                return
-        elif mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
+        if mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
             if not self._audio.is_dead_context(frame.context_id):
                 await self._audio.close("tts_stopped")
         elif mode == "echo_text":
@@ -566,8 +586,9 @@ class TavusInteractionsOutput(FrameProcessor):
         """Send, hold or pace one echo audio chunk (``EchoAudioStream``'s ``send``)."""
         # Chunks are sized by construction (at most max_audio_bytes() for this envelope),
         # so they need no size check.
-        rate = self._params.echo_sample_rate
-        realtime = self._params.echo_realtime
+        params = self._params
+        rate = params.echo_sample_rate
+        realtime = params.echo_realtime
         if realtime or self._must_hold():
             echo = ix.Echo(audio=audio, sample_rate=rate, inference_id=iid, done=done)
             message = self._build(echo, max_bytes=None)
@@ -576,13 +597,21 @@ class TavusInteractionsOutput(FrameProcessor):
             else:
                 await self._hold(_Held(echo, message, True))
             return
-        # Hot path (every ~60 ms of speech): the message is built directly.
-        message = audio_message(self._tavus.conversation_id, audio, rate, iid, done)
-        now = self._tavus.clock()
-        self._echo_busy_until = max(self._echo_busy_until, now) + len(audio) / (2 * rate)
-        await self.push_frame(self._transport_frame(message, True))
-        self._tavus.stats[_ECHO] += 1
-        await self._tavus._call_event_handler("on_interaction_sent", message)
+        # Hot path (every ~60 ms of speech): what _push() does for an Echo, without the
+        # intermediate object; the message is built directly.
+        tavus = self._tavus
+        message = audio_message(tavus.conversation_id, audio, rate, iid, done)
+        now = self._clock()
+        busy = self._echo_busy_until
+        self._echo_busy_until = (busy if busy > now else now) + len(audio) / (2 * rate)
+        if params.target_replica:
+            frame = self._transport_frame(message, True)
+        else:
+            frame = OutputTransportMessageUrgentFrame(message=message)
+        await self.push_frame(frame)
+        self._stats[_ECHO] += 1
+        if self._has_handlers("on_interaction_sent"):
+            await tavus._call_event_handler("on_interaction_sent", message)
 
     # --- context mirroring -------------------------------------------------------------
 

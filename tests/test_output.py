@@ -526,6 +526,25 @@ async def test_echo_audio_round_trips_ten_seconds_under_the_cap(rate):
     assert isinstance(down[0], TTSStartedFrame) and isinstance(down[-1], TTSStoppedFrame)
 
 
+async def test_echo_audio_chunks_are_reported_to_on_interaction_sent():
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000)
+    frames = audio_frames(pcm(1.0, 16000), 16000)
+    h = Harness(tavus)
+    async with h:
+        await h.send(*frames[:25])
+        await h.down.wait_for(lambda: len(h.echoes()) >= 5)
+        # A handler added mid-utterance sees every later chunk, and only those.
+        events = watch(tavus)
+        unseen = len(h.echoes())
+        await h.send(*frames[25:], TTSStoppedFrame())
+        await h.down.wait_for(lambda: h.echoes()[-1]["properties"]["done"])
+        await until(lambda: events.sent and events.sent[-1]["properties"]["done"])
+    echoes = h.echoes()
+    assert len(events.sent) > 5
+    assert events.sent == echoes[unseen:]
+    assert tavus.stats["conversation.echo"] == len(echoes)
+
+
 async def test_echo_audio_resamples_to_the_echo_rate():
     tavus = make_tavus(mode="echo_audio", echo_sample_rate=24000)
     audio = pcm(2.0, 16000)
