@@ -26,7 +26,7 @@ import asyncio
 import uuid
 from binascii import b2a_base64
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -141,7 +141,7 @@ class EchoAudioStream:
         *,
         owner: FrameProcessor,
         params: TavusInteractionsParams,
-        stats: MutableMapping[str, int],
+        count: Callable[[str], None],
         conversation_id: Callable[[], str | None],
         now: Callable[[], float],
         send: SendChunk,
@@ -153,7 +153,8 @@ class EchoAudioStream:
             owner: The processor whose task manager runs the silence fallback timer.
             params: The configuration (``echo_sample_rate``, ``max_message_bytes``,
                 ``echo_done_fallback_s``).
-            stats: Counters; ``echo_dropped`` counts audio frames dropped.
+            count: Counts an event in the facade's stats (``echo_dropped``: an audio frame
+                dropped).
             conversation_id: Returns the current conversation id.
             now: Monotonic clock of the fallback timer (asyncio's clock: it sleeps there).
             send: Sends one chunk.
@@ -161,7 +162,7 @@ class EchoAudioStream:
         """
         self._owner = owner
         self._params = params
-        self._stats = stats
+        self._count = count
         self._conversation_id = conversation_id
         self._now = now
         self._send = send
@@ -197,13 +198,13 @@ class EchoAudioStream:
         # Hot path: a 20 ms frame arrives 50 times a second per conversation.
         dead = self._dead_contexts
         if dead and getattr(frame, "context_id", None) in dead:
-            self._stats["echo_dropped"] += 1
+            self._count("echo_dropped")
             return
         utt = self._utt
         if utt is None:
             utt = await self._open(frame)
         if utt.failed:
-            self._stats["echo_dropped"] += 1
+            self._count("echo_dropped")
             return
         utt.last_audio = self._now()
         audio = frame.audio

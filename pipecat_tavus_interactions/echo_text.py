@@ -17,7 +17,7 @@ response is sent.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .sentences import find_sentence_end
@@ -37,18 +37,19 @@ class EchoTextStream:
         *,
         send: SendText,
         params: TavusInteractionsParams,
-        stats: MutableMapping[str, int],
+        count: Callable[[str], None],
     ):
         """Create an idle stream.
 
         Args:
             send: Sends one piece of text (``text``, ``inference_id``, ``done``).
             params: The configuration; ``text_echo`` is read on every response.
-            stats: Counters; ``echo_empty_close`` counts responses closed with an empty echo.
+            count: Counts an event in the facade's stats (``echo_empty_close``: a response
+                closed with an empty echo).
         """
         self._send = send
         self._params = params
-        self._stats = stats
+        self._count = count
         self._iid: str | None = None
         self._buf = ""
         self._scan = 0
@@ -144,7 +145,7 @@ class EchoTextStream:
         elif self._sent:
             # Everything already left with done=false (a one-sentence answer goes out as
             # soon as it ends): close the utterance with an empty final message.
-            self._stats["echo_empty_close"] += 1
+            self._count("echo_empty_close")
             await self._send_piece("", done=True)
         self._reset()
 

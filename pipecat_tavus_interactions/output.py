@@ -1,15 +1,18 @@
 """``TavusInteractionsOutput``: Pipecat frames become Tavus interactions on the data channel.
 
-This processor sits right before ``transport.output()`` and owns everything outbound:
+This processor sits right before ``transport.output()``. It owns the routing of frames and
+the putting of messages on the wire; the echo streams and message building it uses live in
+their own modules:
 
-- **Echo text** (``echo_text`` mode): LLM text is streamed to the replica one completed
-  sentence at a time under one ``inference_id`` per response, ``done: true`` on the last
-  message. ``TTSSpeakFrame`` becomes one echo. Text frames are still forwarded, so the
-  assistant aggregator keeps building the context.
-- **Echo audio** (``echo_audio`` mode): TTS audio is consumed, resampled and downmixed to
-  PCM16 mono at ``echo_sample_rate``, and sent in chunks sized by their *encoded* length so
-  every message stays under ``max_message_bytes``. ``TTSStoppedFrame`` (or a silence
-  fallback) closes the utterance with ``done: true``.
+- **Frame routing**: which frame becomes which interaction, and which frames are consumed
+  or forwarded (see :class:`TavusInteractionsOutput`).
+- **Echo text** (``echo_text`` mode) through
+  :class:`~pipecat_tavus_interactions.echo_text.EchoTextStream`: one completed sentence at
+  a time under one ``inference_id`` per response. ``TTSSpeakFrame`` becomes one echo.
+- **Echo audio** (``echo_audio`` mode) through
+  :class:`~pipecat_tavus_interactions.echo_audio.EchoAudioStream`: PCM16 mono chunks at
+  ``echo_sample_rate``, each under ``max_message_bytes``, ``done: true`` to close; with
+  ``echo_realtime``, paced by :class:`~pipecat_tavus_interactions.echo_audio.RealtimePacer`.
 - **Interruptions**: ``InterruptionFrame`` drops every pending echo of the current
   utterance and sends ``conversation.interrupt`` when the replica speaks or an echo is in
   flight, except when Tavus itself reported the barge-in.
@@ -18,11 +21,11 @@ This processor sits right before ``transport.output()`` and owns everything outb
 - **Readiness gating**: until the replica has joined, built messages wait in a bounded FIFO
   and are released in order; past ``ready_timeout_s`` they fail loudly.
 
-Every message is built and size-checked *before* it is pushed: a send that fails inside
-Pipecat's queued output path stops the transport's audio task, so nothing unchecked may
-reach it. All messages go out as urgent transport frames by default (echo included, so an
-interruption cannot cut an utterance's message stream halfway; this processor drops stale
-echo itself).
+Every message is built and size-checked (:mod:`~pipecat_tavus_interactions.outbound`)
+*before* it is pushed: a send that fails inside Pipecat's queued output path stops the
+transport's audio task, so nothing unchecked may reach it. All messages go out as urgent
+transport frames by default (echo included, so an interruption cannot cut an utterance's
+message stream halfway; this processor drops stale echo itself).
 """
 
 from __future__ import annotations
@@ -67,8 +70,6 @@ from .outbound import Part, build, build_all
 
 if TYPE_CHECKING:
     from .session import TavusInteractions
-
-# --- message plumbing --------------------------------------------------------------------
 
 #: Seconds added to the estimated end of echo playback before an echo stops counting as
 #: "in flight" (network, buffering and render start-up).
@@ -121,9 +122,6 @@ class TavusInteractionsOutput(FrameProcessor):
         super().__init__(name=name)
         self._tavus = tavus
         self._params = tavus.params
-        # The facade's clock and counters are fixed for its life.
-        self._clock = tavus.clock
-        self._stats = tavus.stats
         self._started = False
 
         # readiness gating
@@ -141,14 +139,14 @@ class TavusInteractionsOutput(FrameProcessor):
 
         # echo text: one response at a time
         self._text = EchoTextStream(
-            send=self._send_echo_text, params=self._params, stats=tavus.stats
+            send=self._send_echo_text, params=self._params, count=self._count
         )
 
         # echo audio: one utterance at a time, optionally paced at playback speed
         self._audio = EchoAudioStream(
             owner=self,
             params=self._params,
-            stats=tavus.stats,
+            count=self._count,
             conversation_id=lambda: self._tavus.conversation_id,
             now=self._now,
             send=self._send_audio,
@@ -335,6 +333,10 @@ class TavusInteractionsOutput(FrameProcessor):
         await self.push_frame(frame)
         self._tavus.stats[interaction.EVENT_TYPE] += 1
         await self._tavus._call_event_handler("on_interaction_sent", message)
+
+    def _count(self, name: str) -> None:
+        # Through the facade every time: its stats may be replaced between runs.
+        self._tavus.stats[name] += 1
 
     def _has_handlers(self, event: str) -> bool:
         """Tell whether the facade has handlers for ``event``.
@@ -601,7 +603,7 @@ class TavusInteractionsOutput(FrameProcessor):
         # intermediate object; the message is built directly.
         tavus = self._tavus
         message = audio_message(tavus.conversation_id, audio, rate, iid, done)
-        now = self._clock()
+        now = tavus.clock()
         busy = self._echo_busy_until
         self._echo_busy_until = (busy if busy > now else now) + len(audio) / (2 * rate)
         if params.target_replica:
@@ -609,7 +611,7 @@ class TavusInteractionsOutput(FrameProcessor):
         else:
             frame = OutputTransportMessageUrgentFrame(message=message)
         await self.push_frame(frame)
-        self._stats[_ECHO] += 1
+        tavus.stats[_ECHO] += 1
         if self._has_handlers("on_interaction_sent"):
             await tavus._call_event_handler("on_interaction_sent", message)
 

@@ -77,7 +77,7 @@ class Wire:
         self.stream = EchoAudioStream(
             owner=self.owner,
             params=self.params,
-            stats=self.stats,
+            count=lambda name: self.stats.update([name]),
             conversation_id=lambda: self.params.conversation_id,
             now=asyncio.get_running_loop().time,
             send=self.send,

@@ -28,7 +28,11 @@ class Wire:
 def make(text_echo: str = "sentences") -> tuple[EchoTextStream, Wire, Counter]:
     wire, stats = Wire(), Counter()
     params = TavusInteractionsParams(mode="echo_text", text_echo=text_echo)
-    return EchoTextStream(send=wire.send, params=params, stats=stats), wire, stats
+    return (
+        EchoTextStream(send=wire.send, params=params, count=lambda name: stats.update([name])),
+        wire,
+        stats,
+    )
 
 
 async def feed(stream: EchoTextStream, *tokens: str) -> None:
