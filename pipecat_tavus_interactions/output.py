@@ -338,15 +338,6 @@ class TavusInteractionsOutput(FrameProcessor):
         # Through the facade every time: its stats may be replaced between runs.
         self._tavus.stats[name] += 1
 
-    def _has_handlers(self, event: str) -> bool:
-        """Tell whether the facade has handlers for ``event``.
-
-        Pipecat's ``BaseObject`` has no public way to ask. Calling ``_call_event_handler``
-        for nothing costs a coroutine per message, which the echo audio hot path avoids.
-        """
-        handler = self._tavus._event_handlers.get(event)
-        return handler is not None and bool(handler.handlers)
-
     async def _send_from_frame(self, interaction: ix.Interaction, urgent: bool | None = None):
         """Send for a frame: failures are reported (event + ErrorFrame), never raised."""
         try:
@@ -612,8 +603,7 @@ class TavusInteractionsOutput(FrameProcessor):
             frame = OutputTransportMessageUrgentFrame(message=message)
         await self.push_frame(frame)
         tavus.stats[_ECHO] += 1
-        if self._has_handlers("on_interaction_sent"):
-            await tavus._call_event_handler("on_interaction_sent", message)
+        await tavus._call_event_handler("on_interaction_sent", message)
 
     # --- context mirroring -------------------------------------------------------------
 
