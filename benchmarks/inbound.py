@@ -1,0 +1,214 @@
+"""Inbound benchmarks: per-event cost of the input path, alone and in a real pipeline.
+
+``parse_order_map``
+    The work ``tavus.input()`` does for one transport message, without Pipecat's queues:
+    ``TavusInteractionsInput._handle_message`` (sender and conversation checks,
+    ``parse_message``, ``EventOrderer.push``, ``TurnLedger.observe``, the frames of
+    DESIGN.md section 4 built and pushed, event handlers called), with ``push_frame``
+    replaced by ``list.append``. The processor runs in a started pipeline (it needs a task
+    manager for its speaking ticker and tool tasks); tool handlers run as tasks after the
+    timed loop, so their cost is not counted. Baseline: ``json.loads`` of the JSON text of
+    the same messages (the cheapest thing any consumer of the data channel must do).
+    The pure-core stages are also timed alone (parse; parse + order; parse + order + ledger).
+
+``pipeline``
+    Per-event wall time of ``worker -> tavus.input() -> tavus.output() -> sink`` versus
+    ``worker -> PassThrough -> PassThrough -> sink`` on the same messages (the output is
+    there because tool results leave through it) (sent as Daily sends them:
+    ``DailyInputTransportMessageFrame`` with the replica as sender): all messages are
+    queued, then a non-Tavus marker message; the clock stops when the marker reaches the
+    sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from typing import Any
+
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+
+from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
+from pipecat_tavus_interactions.ordering import EventOrderer
+from pipecat_tavus_interactions.protocol import parse_message
+from pipecat_tavus_interactions.turns import TurnLedger
+
+from .common import REPLICA_ID, Harness, PassThrough, json_texts, settle
+
+DOWN = FrameDirection.DOWNSTREAM
+
+
+def make_tavus(conversation_id: str, **params: Any) -> TavusInteractions:
+    """A facade configured for a simulator recording (the replica is known up front)."""
+    p: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "replica_participant_id": REPLICA_ID,
+        "heartbeat_timeout_s": None,
+        "wait_for_replica": False,
+    }
+    p.update(params)
+    tavus = TavusInteractions(params=TavusInteractionsParams(**p))
+
+    async def get_weather(params):
+        await params.result_callback({"conditions": "sunny", "temp_c": 21})
+
+    tavus.register_function("get_weather", get_weather)
+    return tavus
+
+
+def frames_for(messages: list[dict]) -> list[DailyInputTransportMessageFrame]:
+    """The transport frames Daily would push for ``messages``."""
+    return [DailyInputTransportMessageFrame(message=m, participant_id=REPLICA_ID) for m in messages]
+
+
+def _time_json(texts: list[str]) -> float:
+    loads = json.loads
+    t0 = time.perf_counter()
+    for text in texts:
+        loads(text)
+    return time.perf_counter() - t0
+
+
+def _time_core(messages: list[dict], stages: str) -> float:
+    orderer = EventOrderer()
+    ledger = TurnLedger()
+    t0 = time.perf_counter()
+    if stages == "parse":
+        for m in messages:
+            parse_message(m)
+    elif stages == "order":
+        for m in messages:
+            orderer.push(parse_message(m), 0.0)
+    else:
+        for m in messages:
+            for e in orderer.push(parse_message(m), 0.0):
+                ledger.observe(e, 0.0)
+    return time.perf_counter() - t0
+
+
+async def _time_processor(messages: list[dict]) -> tuple[float, int]:
+    tavus = make_tavus(messages[0]["conversation_id"])
+    frames = frames_for(messages)
+    inp = tavus.input()
+    async with Harness([inp, tavus.output()]):
+        pushed: list[Frame] = []
+
+        async def push(frame: Frame, direction: FrameDirection = DOWN) -> None:
+            pushed.append(frame)
+
+        inp.push_frame = push  # type: ignore[method-assign]
+        handle = inp._handle_message
+        gc.collect()
+        t0 = time.perf_counter()
+        for f in frames:
+            await handle(f, DOWN)
+        elapsed = time.perf_counter() - t0
+        await settle()
+        del inp.push_frame  # the pipeline's EndFrame must get through again
+    return elapsed, len(pushed)
+
+
+async def parse_order_map(messages: list[dict], *, repeats: int) -> dict[str, Any]:
+    """Median per-event cost of each stage and of ``json.loads``, over ``repeats`` runs.
+
+    Args:
+        messages: A wire recording (each run replays all of it from a fresh state).
+        repeats: How many runs.
+
+    Returns:
+        Per-event medians in microseconds, the ratio to ``json.loads``, frames per event.
+    """
+    texts = json_texts(messages)
+    n = len(messages)
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("json", "parse", "order", "ledger", "processor")
+    }
+    frames_pushed = 0
+    for _ in range(repeats):
+        # Interleaved, so drift in machine load hits every stage alike.
+        samples["json"].append(_time_json(texts) / n * 1e6)
+        for stage in ("parse", "order", "ledger"):
+            samples[stage].append(_time_core(messages, stage) / n * 1e6)
+        elapsed, frames_pushed = await _time_processor(messages)
+        samples["processor"].append(elapsed / n * 1e6)
+    med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+    return {
+        "events": n,
+        "repeats": repeats,
+        "median_us": med,
+        "ratio": med["processor"] / med["json"],
+        "frames_per_event": frames_pushed / n,
+        "mean_bytes": sum(len(t) for t in texts) / n,
+    }
+
+
+class _Marker:
+    """Waits for the marker message at the sink."""
+
+    def __init__(self):
+        self.event = asyncio.Event()
+        self.at = 0.0
+
+    def __call__(self, frame: Frame, now: float) -> None:
+        msg = getattr(frame, "message", None)
+        if isinstance(msg, dict) and msg.get("type") == "bench-marker":
+            self.at = now
+            self.event.set()
+
+
+async def _time_pipeline(processors_factory, messages: list[dict]) -> float:
+    marker = _Marker()
+    frames = frames_for(messages)
+    end = DailyInputTransportMessageFrame(message={"type": "bench-marker"}, participant_id="x")
+    async with Harness(processors_factory(), on_frame=marker) as h:
+        gc.collect()
+        t0 = time.perf_counter()
+        for f in frames:
+            await h.worker.queue_frame(f)
+        await h.worker.queue_frame(end)
+        await asyncio.wait_for(marker.event.wait(), timeout=120)
+        elapsed = marker.at - t0
+        await settle()
+    return elapsed
+
+
+async def pipeline(messages: list[dict], *, repeats: int) -> dict[str, Any]:
+    """Per-event wall time of ``tavus.input()`` and of a pass-through in the same pipeline.
+
+    Args:
+        messages: A wire recording.
+        repeats: How many runs of each (interleaved).
+
+    Returns:
+        Per-event medians in microseconds and their ratio.
+    """
+    cid = messages[0]["conversation_id"]
+    n = len(messages)
+    ours: list[float] = []
+    base: list[float] = []
+
+    def tavus_pair():
+        tavus = make_tavus(cid)
+        return [tavus.input(), tavus.output()]
+
+    for _ in range(repeats):
+        base.append(
+            await _time_pipeline(lambda: [PassThrough(), PassThrough()], messages) / n * 1e6
+        )
+        ours.append(await _time_pipeline(tavus_pair, messages) / n * 1e6)
+    m_ours = sorted(ours)[len(ours) // 2]
+    m_base = sorted(base)[len(base) // 2]
+    return {
+        "events": n,
+        "repeats": repeats,
+        "ours_us": m_ours,
+        "passthrough_us": m_base,
+        "ratio": m_ours / m_base,
+    }
+
+
+__all__ = ["frames_for", "make_tavus", "parse_order_map", "pipeline"]
