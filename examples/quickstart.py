@@ -5,7 +5,7 @@ user holds a short conversation with the replica, the replica's LLM calls ``get_
 bot runs the tool and returns the result, the user barges in on a long answer, and the bot
 prints a turn-by-turn timeline from the turn ledger.
 
-    python examples/quickstart.py            # about 5 seconds
+    python examples/quickstart.py            # about 3 seconds
     python examples/quickstart.py --speed 1  # real time
 
 Going live is the same bot on a ``DailyTransport`` joined to a real conversation: with
@@ -156,7 +156,7 @@ async def main(speed: float) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speed", type=float, default=4.0, help="simulated time factor")
+    parser.add_argument("--speed", type=float, default=10.0, help="simulated time factor")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
