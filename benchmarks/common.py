@@ -99,6 +99,18 @@ def machine() -> dict[str, str]:
     }
 
 
+def peak_rss_bytes() -> int:
+    """Return this process's peak resident set size (``VmHWM``), in bytes.
+
+    Unlike ``getrusage``'s ``ru_maxrss``, this does not include the parent's size at fork.
+    """
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def rss_bytes() -> int:
     """Return the current resident set size of this process, in bytes."""
     with open("/proc/self/statm", encoding="ascii") as f:
@@ -346,6 +358,7 @@ __all__ = [
     "pct",
     "per_event_us",
     "persona",
+    "peak_rss_bytes",
     "record_wire",
     "rss_bytes",
     "settle",

@@ -9,7 +9,9 @@
     manager for its speaking ticker and tool tasks); tool handlers run as tasks after the
     timed loop, so their cost is not counted. Baseline: ``json.loads`` of the JSON text of
     the same messages (the cheapest thing any consumer of the data channel must do).
-    The pure-core stages are also timed alone (parse; parse + order; parse + order + ledger).
+    The pure-core stages are also timed alone (parse; parse + order; parse + order + ledger),
+    and the handler twice more with parts switched off (``_dispatch`` a no-op; the
+    per-event-type frame builders removed), to show where the glue's time goes.
 
 ``pipeline``
     Per-event wall time of ``worker -> tavus.input() -> tavus.output() -> sink`` versus
@@ -26,13 +28,16 @@ import asyncio
 import gc
 import json
 import time
+import timeit
 from typing import Any
 
-from pipecat.frames.frames import Frame
+from pipecat.frames.frames import Frame, InterimTranscriptionFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+from pipecat.utils.time import time_now_iso8601
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
+from pipecat_tavus_interactions import input as input_module
 from pipecat_tavus_interactions.ordering import EventOrderer
 from pipecat_tavus_interactions.protocol import parse_message
 from pipecat_tavus_interactions.turns import TurnLedger
@@ -90,10 +95,21 @@ def _time_core(messages: list[dict], stages: str) -> float:
     return time.perf_counter() - t0
 
 
-async def _time_processor(messages: list[dict]) -> tuple[float, int]:
+async def _no_dispatch(_event) -> None:
+    return None
+
+
+async def _time_processor(messages: list[dict], variant: str = "full") -> tuple[float, int]:
+    """Time ``_handle_message`` over ``messages``.
+
+    ``variant``: ``"full"``; ``"no_dispatch"`` (``_dispatch`` replaced by a no-op: the glue
+    before mapping); ``"no_handlers"`` (``_dispatch`` runs, with the per-type frame builders
+    of ``input._HANDLERS`` removed: ledger and bookkeeping without frames).
+    """
     tavus = make_tavus(messages[0]["conversation_id"])
     frames = frames_for(messages)
     inp = tavus.input()
+    saved = dict(input_module._HANDLERS)
     async with Harness([inp, tavus.output()]):
         pushed: list[Frame] = []
 
@@ -101,12 +117,19 @@ async def _time_processor(messages: list[dict]) -> tuple[float, int]:
             pushed.append(frame)
 
         inp.push_frame = push  # type: ignore[method-assign]
+        if variant == "no_dispatch":
+            inp._dispatch = _no_dispatch  # type: ignore[method-assign]
+        elif variant == "no_handlers":
+            input_module._HANDLERS.clear()
         handle = inp._handle_message
         gc.collect()
-        t0 = time.perf_counter()
-        for f in frames:
-            await handle(f, DOWN)
-        elapsed = time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            for f in frames:
+                await handle(f, DOWN)
+            elapsed = time.perf_counter() - t0
+        finally:
+            input_module._HANDLERS.update(saved)
         await settle()
         del inp.push_frame  # the pipeline's EndFrame must get through again
     return elapsed, len(pushed)
@@ -125,7 +148,8 @@ async def parse_order_map(messages: list[dict], *, repeats: int) -> dict[str, An
     texts = json_texts(messages)
     n = len(messages)
     samples: dict[str, list[float]] = {
-        k: [] for k in ("json", "parse", "order", "ledger", "processor")
+        k: []
+        for k in ("json", "parse", "order", "ledger", "no_dispatch", "no_handlers", "processor")
     }
     frames_pushed = 0
     for _ in range(repeats):
@@ -133,10 +157,21 @@ async def parse_order_map(messages: list[dict], *, repeats: int) -> dict[str, An
         samples["json"].append(_time_json(texts) / n * 1e6)
         for stage in ("parse", "order", "ledger"):
             samples[stage].append(_time_core(messages, stage) / n * 1e6)
+        for variant in ("no_dispatch", "no_handlers"):
+            elapsed, _ = await _time_processor(messages, variant)
+            samples[variant].append(elapsed / n * 1e6)
         elapsed, frames_pushed = await _time_processor(messages)
         samples["processor"].append(elapsed / n * 1e6)
     med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+    # Two Pipecat costs the mapping pays per frame, for the report's explanation.
+    n_t = 20_000
+    frame_us = timeit.timeit(
+        lambda: InterimTranscriptionFrame(text="what is", user_id="u", timestamp="t"), number=n_t
+    )
+    iso_us = timeit.timeit(time_now_iso8601, number=n_t)
     return {
+        "pipecat_frame_us": frame_us / n_t * 1e6,
+        "iso_timestamp_us": iso_us / n_t * 1e6,
         "events": n,
         "repeats": repeats,
         "median_us": med,

@@ -18,15 +18,18 @@
     100k turns fed through the input path (``_handle_message`` as in the inbound
     benchmark, frames counted and discarded) of one conversation, built from a simulator
     recording repeated with shifted ``seq``/``turn_idx``/ids; RSS, Python objects and the
-    ledger's size are sampled every 10k turns.
+    ledger's size are sampled every 10k turns. Also run in a fresh process, so its RSS is
+    the input path's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
+import pstats
 import resource
 import sys
 import time
@@ -42,7 +45,17 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat_tavus_interactions import TavusEventFrame, TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions.simulator import ScriptedUser, SimulatedTransport, TavusSimulator
 
-from .common import Harness, Probe, pct, persona, record_wire, rss_bytes, shifted, user_lines
+from .common import (
+    Harness,
+    Probe,
+    pct,
+    peak_rss_bytes,
+    persona,
+    record_wire,
+    rss_bytes,
+    shifted,
+    user_lines,
+)
 from .inbound import frames_for, make_tavus
 
 DOWN = FrameDirection.DOWNSTREAM
@@ -114,17 +127,49 @@ class _Conversation:
         await self.sim.run_script(ScriptedUser(lines=user_lines(self.lines), reply_timeout_s=30))
 
 
-async def conversations(n: int, *, seconds: float, speed: float) -> dict[str, Any]:
+def cpu_shares(profile: cProfile.Profile) -> dict[str, float]:
+    """Split a profile's own time by who spent it (fractions of the total).
+
+    Groups: ``ours`` (this package but its simulator), ``simulator``, ``pipecat``,
+    ``asyncio+stdlib`` (event loop, queues, json...), ``idle`` (waiting in ``epoll``) and
+    ``other``.
+    """
+    groups: dict[str, float] = {}
+    for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in (
+        pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+    ):
+        if "poll" in func and "epoll" in func:
+            key = "idle"
+        elif "pipecat_tavus_interactions/simulator" in filename:
+            key = "simulator"
+        elif "pipecat_tavus_interactions" in filename:
+            key = "ours"
+        elif "/pipecat/" in filename:
+            key = "pipecat"
+        elif "python3" in filename or filename == "~":
+            key = "asyncio+stdlib"
+        else:
+            key = "other"
+        groups[key] = groups.get(key, 0.0) + tottime
+    total = sum(groups.values()) or 1.0
+    return {k: v / total for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+
+
+async def conversations(
+    n: int, *, seconds: float, speed: float, profile: bool = False
+) -> dict[str, Any]:
     """Run ``n`` simulated conversations at once for ``seconds`` of measurement.
 
     Args:
         n: Conversations (pipelines) in this process.
         seconds: Wall seconds of the measurement window, after all have started.
         speed: Simulator speed factor (1.0 is real time).
+        profile: Run the window under ``cProfile`` and report who used the CPU (the
+            profiler slows everything down: latencies of such a run are not comparable).
 
     Returns:
         Events measured, events per second, latency percentiles in ms, CPU seconds and
-        utilisation over the window, peak RSS in MiB.
+        utilisation over the window, peak RSS in MiB (and CPU shares when profiled).
     """
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
@@ -143,10 +188,15 @@ async def conversations(n: int, *, seconds: float, speed: float) -> dict[str, An
         c.script = asyncio.create_task(c.talk())
     startup = time.perf_counter() - t_start
     await asyncio.sleep(min(2.0, seconds / 4))  # warm-up: every conversation is talking
+    profiler = cProfile.Profile() if profile else None
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     window[0] = True
+    if profiler is not None:
+        profiler.enable()
     await asyncio.sleep(seconds)
+    if profiler is not None:
+        profiler.disable()
     window[0] = False
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -159,7 +209,10 @@ async def conversations(n: int, *, seconds: float, speed: float) -> dict[str, An
     await asyncio.wait_for(run, timeout=120)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     lat_ms = [x * 1e3 for x in latencies]
+    shares = cpu_shares(profiler) if profiler is not None else None
     return {
+        "profiled": profile,
+        "cpu_shares": shares,
         "conversations": n,
         "speed": speed,
         "window_s": round(wall, 2),
@@ -171,7 +224,7 @@ async def conversations(n: int, *, seconds: float, speed: float) -> dict[str, An
         "max_ms": max(lat_ms) if lat_ms else float("nan"),
         "cpu_s": cpu,
         "cpu_util": cpu / wall,
-        "peak_rss_mib": ru1.ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_bytes() / 2**20,
         "turns": sum(c.tavus.ledger.completed_count for c in convs),
     }
 
@@ -242,8 +295,22 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--profile", action="store_true", help="report CPU shares (slower)")
+    parser.add_argument(
+        "--memory-turns", type=int, default=0, help="run the memory benchmark instead"
+    )
     args = parser.parse_args()
-    result = asyncio.run(conversations(args.conversations, seconds=args.seconds, speed=args.speed))
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    if args.memory_turns:
+        every = max(1, args.memory_turns // 10)
+        result = asyncio.run(memory(turns=args.memory_turns, sample_every=every))
+    else:
+        result = asyncio.run(
+            conversations(
+                args.conversations, seconds=args.seconds, speed=args.speed, profile=args.profile
+            )
+        )
     print(json.dumps(result))
 
 
