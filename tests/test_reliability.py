@@ -348,6 +348,7 @@ async def test_a_100k_event_flood_keeps_memory_bounded_and_the_pipeline_responsi
             tracemalloc.stop()
             del inp.push_frame
         frames.clear()
+        assert pushed[0] > 20_000  # the valid part of the flood was mapped to frames
         assert len(samples) == 5 and max(samples) < 2_000_000, samples
         assert max(samples) - samples[0] < 500_000, samples
         assert inp.orderer.pending <= 1024
