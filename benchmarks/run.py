@@ -58,7 +58,6 @@ def _slow_fuzz() -> dict[str, Any]:
         "-m",
         "slow",
         "-s",
-        "-q",
         "-p",
         "no:cacheprovider",
         "tests/test_fuzz_input.py",
