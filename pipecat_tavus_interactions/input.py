@@ -100,8 +100,9 @@ class TavusInteractionsInput(FrameProcessor):
         self._orderer = EventOrderer(window_s=params.reorder_window_ms / 1000.0)
         self._lock = asyncio.Lock()
         self._poll_task: asyncio.Task | None = None
-        self._poll_deadline: float | None = None
         self._ticker_task: asyncio.Task | None = None
+        # One ticker task for the processor's life; it runs only while the replica speaks.
+        self._speaking = asyncio.Event()
         self._watchdog_task: asyncio.Task | None = None
         self._last_replica_message: float | None = None
         # Heartbeats are undocumented; only deployments that send them are watched.
@@ -111,6 +112,7 @@ class TavusInteractionsInput(FrameProcessor):
         self._interrupt_reported: tuple[int | None, str | None] | None = None
         self._warned_senders: set[str | None] = set()
         self._error_logs: Counter[str] = Counter()
+        self._event_frames = params.emit_event_frames
         full = params.mode == "full"
         self._user_frames = (
             params.user_turn_frames if (full or params.user_turn_frames_in_echo) else "none"
@@ -173,38 +175,37 @@ class TavusInteractionsInput(FrameProcessor):
         tavus = self._tavus
         message = frame.message
         sender = getattr(frame, "participant_id", None)
-        looks_tavus = _looks_like_tavus(message)
-        from_replica = sender is not None and sender == tavus.replica_participant_id
-        if not looks_tavus and not from_replica:
-            return False
-        if direction == FrameDirection.UPSTREAM:
+        if sender is None or sender != tavus._replica_participant_id:
+            if not _looks_like_tavus(message):
+                return False
+            if direction == FrameDirection.UPSTREAM:
+                return True
+            if not tavus.is_trusted_sender(sender):
+                await self._drop_foreign(sender, message)
+                return True
+        elif direction == FrameDirection.UPSTREAM:
             return True  # Daily broadcasts both ways; we act on the downstream copy only.
-        if not tavus.is_trusted_sender(sender):
-            await self._drop_foreign(sender, message)
-            return True
-        now = tavus.clock()
+        now = tavus._clock()
         self._last_replica_message = now
         try:
             event = parse_message(message)
         except RemoteProtocolError as e:
             await self._report(e)
             return True
-        if (
-            event.conversation_id is not None
-            and tavus.conversation_id is not None
-            and event.conversation_id != tavus.conversation_id
-        ):
+        cid = event.conversation_id
+        if cid is not None and cid != tavus._conversation_id and tavus._conversation_id:
             await self._report(
                 RemoteProtocolError(
-                    "other_conversation",
-                    f"conversation_id {event.conversation_id!r} is not ours",
-                    message,
+                    "other_conversation", f"conversation_id {cid!r} is not ours", message
                 )
             )
             return True
-        async with self._lock:
-            for released in self._orderer.push(event, now):
-                await self._dispatch(released)
+        released = self._orderer.push(event, now)
+        if released:
+            async with self._lock:
+                for event in released:
+                    await self._dispatch(event)
+        if self._orderer.pending:
             self._schedule_poll()
         return True
 
@@ -234,22 +235,21 @@ class TavusInteractionsInput(FrameProcessor):
         await self._tavus._report_protocol_error(error)
 
     def _schedule_poll(self) -> None:
-        deadline = self._orderer.next_deadline()
-        if deadline is None or (self._poll_task is not None and self._poll_deadline == deadline):
-            return
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-        self._poll_deadline = deadline
-        self._poll_task = self.create_task(self._poll_after(deadline), "reorder-poll")
+        # One timer task at a time: held gaps only ever push the deadline later, so a
+        # running timer wakes early enough and re-arms itself (no task per message).
+        if self._poll_task is None and self._orderer.next_deadline() is not None:
+            self._poll_task = self.create_task(self._poll_loop(), "reorder-poll")
 
-    async def _poll_after(self, deadline: float) -> None:
-        await asyncio.sleep(max(0.0, deadline - self._tavus.clock()))
-        async with self._lock:
+    async def _poll_loop(self) -> None:
+        try:
+            while (deadline := self._orderer.next_deadline()) is not None:
+                # At least 1 ms, so a clock that stands still cannot make this spin.
+                await asyncio.sleep(max(0.001, deadline - self._tavus.clock()))
+                async with self._lock:
+                    for released in self._orderer.poll(self._tavus.clock()):
+                        await self._dispatch(released)
+        finally:
             self._poll_task = None
-            self._poll_deadline = None
-            for released in self._orderer.poll(self._tavus.clock()):
-                await self._dispatch(released)
-            self._schedule_poll()
 
     async def _watchdog(self) -> None:
         timeout = self._tavus.params.heartbeat_timeout_s
@@ -270,14 +270,16 @@ class TavusInteractionsInput(FrameProcessor):
     async def _dispatch(self, event: ev.Event) -> None:
         tavus = self._tavus
         tavus.stats["events"] += 1
-        completed = tavus.ledger.observe(event, tavus.clock())
-        if tavus.params.emit_event_frames and not isinstance(event, ev.UnknownEvent):
+        completed = tavus.ledger.observe(event, tavus._clock())
+        if self._event_frames and type(event) is not ev.UnknownEvent:
             await self.push_frame(TavusEventFrame(event=event))
-        await tavus._call_event_handler("on_event", event)
+        if tavus._has_handlers("on_event"):
+            await tavus._call_event_handler("on_event", event)
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             await handler(self, event)
-        await self._emit_completed_turns(completed)
+        if completed:
+            await self._emit_completed_turns(completed)
 
     async def _emit_completed_turns(self, turns: list[TurnRecord]) -> None:
         for turn in turns:
@@ -331,9 +333,12 @@ class TavusInteractionsInput(FrameProcessor):
                 role=ev.ROLE_PAL, text=event.speech, turn_idx=event.turn_idx, event=event
             )
         await self.push_frame(frame)
-        await tavus._call_event_handler("on_utterance", frame)
+        if tavus._has_handlers("on_utterance"):
+            await tavus._call_event_handler("on_utterance", frame)
 
     async def _on_streaming(self, event: ev.UtteranceStreamingEvent) -> None:
+        if not event.final and event.role == ev.ROLE_PAL:
+            return  # snapshots of replica speech are for the ledger only
         tavus = self._tavus
         if event.role == ev.ROLE_USER:
             if not event.final and tavus.params.emit_transcriptions:
@@ -371,7 +376,9 @@ class TavusInteractionsInput(FrameProcessor):
                 self._interrupt_reported = None
                 if tavus.params.emit_bot_speaking:
                     await self.push_frame(BotStartedSpeakingFrame())
-                    self._ticker_task = self.create_task(self._tick(), "bot-speaking")
+                    if self._ticker_task is None:
+                        self._ticker_task = self.create_task(self._tick(), "bot-speaking")
+                    self._speaking.set()
             return
         await self._replica_stopped_speaking_locally()
         if event.interrupted:
@@ -382,17 +389,17 @@ class TavusInteractionsInput(FrameProcessor):
         if not tavus._replica_speaking:
             return
         tavus._replica_speaking = False
-        if self._ticker_task is not None:
-            await self.cancel_task(self._ticker_task)
-            self._ticker_task = None
+        self._speaking.clear()
         if tavus.params.emit_bot_speaking:
             await self.push_frame(BotStoppedSpeakingFrame())
 
     async def _tick(self) -> None:
         interval = self._tavus.params.bot_speaking_interval_s
         while True:
+            await self._speaking.wait()
             await asyncio.sleep(interval)
-            await self.push_frame(BotSpeakingFrame())
+            if self._speaking.is_set():
+                await self.push_frame(BotSpeakingFrame())
 
     async def _user_speaking_changed(self, speaking: bool) -> None:
         if speaking == self._user_speaking:

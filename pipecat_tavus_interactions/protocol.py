@@ -259,7 +259,7 @@ def parse_message(obj: str | bytes | Mapping[str, Any]) -> ev.Event:
 
 
 def _parse(obj: object) -> ev.Event:
-    msg = _as_dict(obj)
+    msg = obj if type(obj) is dict else _as_dict(obj)
     if "event_type" not in msg and isinstance(msg.get("data"), dict) and "eventType" in msg:
         msg = msg["data"]
     event_type = msg.get("event_type")
@@ -267,21 +267,42 @@ def _parse(obj: object) -> ev.Event:
         raise _fail("missing_field", "event_type is required", msg)
     if not isinstance(event_type, str) or not event_type:
         raise _fail("wrong_type", "event_type must be a non-empty string", msg)
-    props = _props_dict(msg)
+    props = msg.get("properties")
+    if type(props) is not dict:
+        props = _props_dict(msg)
     inference_id = msg.get("inference_id", props.get("inference_id"))
-    if inference_id is not None and not isinstance(inference_id, str):
+    if inference_id is not None and type(inference_id) is not str:
         if isinstance(inference_id, int) and not isinstance(inference_id, bool):
+            inference_id = str(inference_id)
+        elif isinstance(inference_id, str):
             inference_id = str(inference_id)
         else:
             raise _fail("wrong_type", "inference_id must be a string", msg)
+    # The common shapes (str/int/float or absent) are taken as they are; anything else
+    # goes through the checking helpers, which coerce or raise.
+    message_type = msg.get("message_type")
+    if message_type is not None and type(message_type) is not str:
+        message_type = _opt_str(msg, "message_type", msg)
+    conversation_id = msg.get("conversation_id")
+    if conversation_id is not None and type(conversation_id) is not str:
+        conversation_id = _opt_str(msg, "conversation_id", msg)
+    seq = msg.get("seq")
+    if seq is not None and type(seq) is not int:
+        seq = _opt_int(msg, "seq", msg)
+    turn_idx = msg.get("turn_idx")
+    if turn_idx is not None and type(turn_idx) is not int:
+        turn_idx = _opt_int(msg, "turn_idx", msg)
+    timestamp = msg.get("timestamp")
+    if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
+        timestamp = _timestamp(msg, msg)
     base = {
         "event_type": event_type,
-        "message_type": _opt_str(msg, "message_type", msg),
-        "conversation_id": _opt_str(msg, "conversation_id", msg),
-        "seq": _opt_int(msg, "seq", msg),
-        "turn_idx": _opt_int(msg, "turn_idx", msg),
+        "message_type": message_type,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "turn_idx": turn_idx,
         "inference_id": inference_id,
-        "timestamp": _timestamp(msg, msg),
+        "timestamp": timestamp,
         "raw": msg,
     }
     model = ev.EVENT_TYPES.get(event_type)

@@ -295,6 +295,8 @@ class TavusInteractions(BaseObject):
         self._recent_responds.append(_normalise(text))
 
     def _take_injected(self, text: str) -> bool:
+        if not self._recent_responds:
+            return False
         key = _normalise(text)
         try:
             self._recent_responds.remove(key)
@@ -303,6 +305,11 @@ class TavusInteractions(BaseObject):
         return True
 
     # --- reporting --------------------------------------------------------------------
+
+    def _has_handlers(self, event_name: str) -> bool:
+        """Tell whether anyone listens to ``event_name`` (saves building per-event calls)."""
+        handlers = self._event_handlers.get(event_name)
+        return bool(handlers is not None and handlers.handlers)
 
     async def _report_protocol_error(self, error: RemoteProtocolError) -> None:
         self.stats[f"dropped_{error.reason}"] += 1
