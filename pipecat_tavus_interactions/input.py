@@ -268,16 +268,20 @@ class TavusInteractionsInput(FrameProcessor):
     # --- mapping ---------------------------------------------------------------------
 
     async def _dispatch(self, event: ev.Event) -> None:
+        # Accepted events are counted by the orderer (``orderer.stats["released"]``).
         tavus = self._tavus
-        tavus.stats["events"] += 1
         completed = tavus.ledger.observe(event, tavus._clock())
         if self._event_frames and type(event) is not ev.UnknownEvent:
             await self.push_frame(TavusEventFrame(event=event))
         if tavus._has_handlers("on_event"):
             await tavus._call_event_handler("on_event", event)
-        handler = _HANDLERS.get(type(event))
-        if handler is not None:
-            await handler(self, event)
+        kind = type(event)
+        # Replica snapshots before the final one are two thirds of the traffic and map to
+        # no frame (the ledger above keeps them): skip the handler call for them.
+        if kind is not ev.UtteranceStreamingEvent or event.final or event.role == ev.ROLE_USER:
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                await handler(self, event)
         if completed:
             await self._emit_completed_turns(completed)
 
@@ -337,8 +341,6 @@ class TavusInteractionsInput(FrameProcessor):
             await tavus._call_event_handler("on_utterance", frame)
 
     async def _on_streaming(self, event: ev.UtteranceStreamingEvent) -> None:
-        if not event.final and event.role == ev.ROLE_PAL:
-            return  # snapshots of replica speech are for the ledger only
         tavus = self._tavus
         if event.role == ev.ROLE_USER:
             if not event.final and tavus.params.emit_transcriptions:

@@ -228,7 +228,7 @@ def _speaking(
         wire_role=wire,
         speaking=speaking,
         role_agnostic=role_default is None,
-        interrupted=False if speaking else _bool(props, "interrupted", msg),
+        interrupted=False if speaking else _flag(props, "interrupted", msg),
         duration=None if speaking else _opt_float(props, "duration", msg),
     )
 
@@ -319,25 +319,44 @@ def _utterance(model, props, msg, base):
         base,
         role=role,
         wire_role=wire,
-        speech=_req_str(props, ("speech", "text", "content"), msg),
+        speech=_speech(props, msg),
         user_audio_analysis=_opt_str(props, "user_audio_analysis", msg),
         user_visual_analysis=_opt_str(props, "user_visual_analysis", msg),
         visual_context=_opt_str(props, "visual_context", msg),
     )
 
 
+def _speech(props: Mapping[str, Any], msg: dict) -> str:
+    speech = props.get("speech")
+    return speech if type(speech) is str else _req_str(props, ("speech", "text", "content"), msg)
+
+
+def _flag(props: Mapping[str, Any], key: str, msg: dict) -> bool:
+    value = props.get(key)
+    return value if type(value) is bool else _bool(props, key, msg)
+
+
 def _streaming(model, props, msg, base):
+    # The most frequent event on the wire (every snapshot, twice): real booleans, ints and
+    # strings are taken as they are; anything else goes through the checking helpers.
     role, wire = _role(props, msg)
+    index = props.get("content_index")
+    if index is not None and type(index) is not int:
+        index = _opt_int(props, "content_index", msg)
+    pid, pname = props.get("participant_id"), props.get("participant_name")
+    if pid is not None or pname is not None:
+        pid = _opt_str(props, "participant_id", msg)
+        pname = _opt_str(props, "participant_name", msg)
     return model._from_wire(
         base,
         role=role,
         wire_role=wire,
-        speech=_req_str(props, ("speech", "text", "content"), msg),
-        content_index=_opt_int(props, "content_index", msg),
-        final=_bool(props, "final", msg),
-        is_interrupted=_bool(props, "is_interrupted", msg),
-        participant_id=_opt_str(props, "participant_id", msg),
-        participant_name=_opt_str(props, "participant_name", msg),
+        speech=_speech(props, msg),
+        content_index=index,
+        final=_flag(props, "final", msg),
+        is_interrupted=_flag(props, "is_interrupted", msg),
+        participant_id=pid,
+        participant_name=pname,
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -292,3 +293,54 @@ async def test_a_late_tool_result_after_a_barge_in_is_appended_not_spoken():
     assert [type(i).__name__ for i in late] == ["AppendLLMContext"]
     assert late[0].context == "Result of tool get_price: 99 dollars"
     assert tavus.ledger.get(1).tool_calls[0].delivery == "stale_append"
+
+
+POLICY_WIRE = {
+    "auto": ["ToolResult"],
+    "tool_result": ["ToolResult"],
+    "append": ["AppendLLMContext"],
+    "append_and_respond": ["AppendLLMContext", "Respond"],
+    "echo": ["Echo"],
+    "respond": ["Respond"],
+    "none": [],
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICY_WIRE))
+async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(policy):
+    sim = TavusSimulator(persona=persona(), speed=100, tool_wait_s=0.3)
+    tavus = make_tavus(sim, tool_result_delivery=policy)
+    seen = []
+
+    async def price(params):
+        seen.append((params.function_name, dict(params.arguments), params.turn_idx))
+        await params.result_callback("7 dollars")
+
+    tavus.register_function("get_price", price)
+    await run_bot(
+        sim,
+        tavus,
+        [UserLine(text="What is the price of bread?")],
+        until=lambda: (
+            bool(tavus.ledger.get(1) and tavus.ledger.get(1).tool_calls)
+            and tavus.ledger.get(1).tool_calls[0].status != "pending"
+        ),
+    )
+    assert seen == [("get_price", {"item": "bread"}, 1)]
+    call_id = tavus.ledger.get(1).tool_calls[0].tool_call_id
+    sent = [i for i in sim.interactions]
+    assert [type(i).__name__ for i in sent] == POLICY_WIRE[policy]
+    expected = {
+        "ToolResult": interactions.ToolResult(call_id, "7 dollars", "success"),
+        "AppendLLMContext": interactions.AppendLLMContext("Result of tool get_price: 7 dollars"),
+        "Echo": interactions.Echo(text="7 dollars"),
+        "Respond": interactions.Respond(
+            "The get_price lookup finished; please tell me what it found."
+            if policy == "append_and_respond"
+            else "get_price returned: 7 dollars"
+        ),
+    }
+    assert sent == [expected[type(i).__name__] for i in sent]
+    if policy in ("auto", "tool_result"):
+        # The replica used the result in its reply.
+        assert tavus.ledger.get(1).replica_spoken_text == "The bread costs 7 dollars."
