@@ -65,11 +65,9 @@ class Event(BaseModel):
                 if not field.is_required()
             }
             type.__setattr__(cls, "_wire_defaults", defaults)
-        values = {**base, **values}
-        data = {**defaults, **values}
         m = cls.__new__(cls)
-        object.__setattr__(m, "__dict__", data)
-        object.__setattr__(m, "__pydantic_fields_set__", set(values))
+        object.__setattr__(m, "__dict__", {**defaults, **base, **values})
+        object.__setattr__(m, "__pydantic_fields_set__", base.keys() | values.keys())
         object.__setattr__(m, "__pydantic_extra__", None)
         object.__setattr__(m, "__pydantic_private__", None)
         return m

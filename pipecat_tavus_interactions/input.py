@@ -202,9 +202,14 @@ class TavusInteractionsInput(FrameProcessor):
             return True
         released = self._orderer.push(event, now)
         if released:
-            async with self._lock:
+            # acquire/release rather than ``async with``: two coroutine calls fewer on the
+            # path every message takes.
+            await self._lock.acquire()
+            try:
                 for event in released:
                     await self._dispatch(event)
+            finally:
+                self._lock.release()
         if self._orderer.pending:
             self._schedule_poll()
         return True

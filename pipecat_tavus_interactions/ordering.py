@@ -369,12 +369,8 @@ class EventOrderer:
         self._old_keys = self._keys
         self._keys = {}
 
-    def _filter_utterance(self, e: ev.Event) -> bool:
-        turn = e.turn_idx
-        inference_id = e.inference_id
-        if turn is None and inference_id is None:
-            return True
-        key = (0, e.role, turn, inference_id, e.speech)
+    def _first_time(self, key: tuple) -> bool:
+        """Remember a content key; False (a twin, counted) when it was seen already."""
         keys = self._keys
         if key in keys or key in self._old_keys:
             self._duplicate_twin += 1
@@ -383,6 +379,14 @@ class EventOrderer:
         if len(keys) >= self._dedup_memory:
             self._rotate()
         return True
+
+    def _filter_utterance(self, e: ev.Event) -> bool:
+        turn = e.turn_idx
+        inference_id = e.inference_id
+        if turn is None and inference_id is None:
+            return True
+        key = (0, e.role, turn, inference_id, e.speech)
+        return self._first_time(key)
 
     def _filter_streaming(self, e: ev.Event) -> bool:
         turn = e.turn_idx
@@ -390,28 +394,14 @@ class EventOrderer:
         if turn is None and inference_id is None:
             return True
         key = (1, e.role, turn, inference_id, e.content_index, e.final, e.is_interrupted, e.speech)
-        keys = self._keys
-        if key in keys or key in self._old_keys:
-            self._duplicate_twin += 1
-            return False
-        keys[key] = None
-        if len(keys) >= self._dedup_memory:
-            self._rotate()
-        return True
+        return self._first_time(key)
 
     def _filter_tool_call(self, e: ev.Event) -> bool:
         call_id = e.tool_call_id
         if call_id is None:
             return True
         key = (2, e.event_type, call_id)
-        keys = self._keys
-        if key in keys or key in self._old_keys:
-            self._duplicate_twin += 1
-            return False
-        keys[key] = None
-        if len(keys) >= self._dedup_memory:
-            self._rotate()
-        return True
+        return self._first_time(key)
 
     def _filter_speaking(self, e: ev.Event) -> bool:
         role = e.role
