@@ -866,3 +866,12 @@ def test_direct_construction_rejects_an_unknown_role():
         ev.UtteranceEvent(
             event_type="conversation.utterance", role="replica", wire_role="replica", speech="x"
         )
+
+
+def test_events_built_from_the_wire_never_share_a_mutable_default():
+    from pipecat_tavus_interactions.protocol import parse_message
+
+    msg = {"event_type": "conversation.tool_call", "properties": {"name": "w"}}
+    first, second = parse_message(dict(msg)), parse_message(dict(msg))
+    assert first.arguments == {} and second.arguments == {}
+    assert first.arguments is not second.arguments
