@@ -31,8 +31,10 @@ class Interaction:
 
     Attributes:
         EVENT_TYPE: The wire ``event_type``.
-        URGENT: True when the interaction controls the conversation and must overtake
-            queued media (sent as an urgent transport message).
+        URGENT: True when the output sends it as an urgent transport message, which
+            overtakes queued media and survives Pipecat interruptions. Every interaction is
+            urgent, echo included: the output keeps its own echo queue and drops what an
+            interruption makes stale, so a half-sent utterance is never cut by Pipecat.
     """
 
     __slots__ = ()
