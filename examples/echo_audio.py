@@ -321,14 +321,9 @@ async def main_offline(speed: float) -> int:
     watch(tavus, aggregators, llm, log)
     worker = PipelineWorker(pipeline, enable_rtvi=False, idle_timeout_secs=None)
 
-    async def converse():
-        await user(sim)
-        await sim.wait_idle()
-        await sim.shutdown("end_conversation_endpoint_hit")  # ends the pipeline
-
     @tavus.event_handler("on_replica_joined")
     async def start_user(tavus, event):
-        worker.create_task(converse(), "scripted-user")
+        worker.create_task(sim.play(user), "scripted-user")  # shutdown ends the pipeline
 
     await run(tavus, worker)
     under_cap = report(log, params.max_message_bytes)

@@ -365,14 +365,9 @@ async def main_offline(speed: float) -> int:
     watch(tavus, aggregators, timeline)
     worker = PipelineWorker(pipeline, enable_rtvi=False, idle_timeout_secs=None)
 
-    async def converse():
-        await customer(sim)
-        await sim.wait_idle()
-        await sim.shutdown("end_conversation_endpoint_hit")  # ends the pipeline
-
     @tavus.event_handler("on_replica_joined")
     async def start_customer(tavus, event):
-        worker.create_task(converse(), "scripted-customer")
+        worker.create_task(sim.play(customer), "scripted-customer")  # shutdown ends the pipeline
 
     await run(transport, tavus, llm, worker, flow, aggregators)
 

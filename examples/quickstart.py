@@ -140,12 +140,7 @@ async def main(speed: float) -> int:
     @tavus.event_handler("on_replica_joined")
     async def on_replica_joined(tavus, event):
         print(f"Replica joined conversation {tavus.conversation_id}")
-        worker.create_task(converse(), "scripted-user")
-
-    async def converse():
-        await sim.run_script(user())
-        await sim.wait_idle()
-        await sim.shutdown("end_conversation_endpoint_hit")  # ends the pipeline
+        worker.create_task(sim.play(user()), "scripted-user")  # shutdown ends the pipeline
 
     worker = PipelineWorker(pipeline, enable_rtvi=False, idle_timeout_secs=None)
     runner = WorkerRunner(handle_sigint=False)

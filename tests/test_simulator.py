@@ -759,3 +759,22 @@ async def test_nothing_reaches_the_wire_after_shutdown():
         await sim.wait_idle()
     assert sim.emitted[-1]["event_type"] == "system.shutdown"
     assert sim.delivered[-1].message["event_type"] == "system.shutdown"
+
+
+async def test_play_runs_a_script_lets_the_replica_finish_then_shuts_down():
+    from pipecat_tavus_interactions.simulator import ScriptedPersona, ScriptedUser, TavusSimulator
+
+    for script in (ScriptedUser(lines=["Hello there."]), lambda sim: sim.user_says("Hi.")):
+        sim = TavusSimulator(persona=ScriptedPersona(default_reply="Hello back."), speed=200)
+        async with sim:
+            await sim.play(script, shutdown_reason="max_call_duration reached")
+        types = [m["event_type"] for m in sim.emitted]
+        assert types[-1] == "system.shutdown"
+        assert sim.emitted[-1]["properties"]["shutdown_reason"] == "max_call_duration reached"
+        # The reply was spoken to the end before the shutdown.
+        finals = [
+            m
+            for m in sim.emitted
+            if m["event_type"] == "conversation.utterance.streaming" and m["properties"]["final"]
+        ]
+        assert finals and finals[-1]["properties"]["speech"] == "Hello back."

@@ -32,7 +32,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from loguru import logger
@@ -407,6 +407,29 @@ class TavusSimulator:
             user: The scripted user.
         """
         await user.run(self)
+
+    async def play(
+        self,
+        script: ScriptedUser | Callable[[TavusSimulator], Awaitable[Any]],
+        *,
+        shutdown_reason: str = "end_conversation_endpoint_hit",
+    ) -> None:
+        """Play a whole conversation: the script, then the replica's last words, then shutdown.
+
+        The usual driver of an offline bot: start it when the replica joins, e.g.
+        ``worker.create_task(sim.play(user), "scripted-user")`` in ``on_replica_joined``;
+        ``system.shutdown`` then ends the bot's pipeline.
+
+        Args:
+            script: A scripted user, or ``async f(sim)`` that drives the simulator itself.
+            shutdown_reason: The ``shutdown_reason`` of the closing ``system.shutdown``.
+        """
+        if isinstance(script, ScriptedUser):
+            await self.run_script(script)
+        else:
+            await script(self)
+        await self.wait_idle()
+        await self.shutdown(shutdown_reason)
 
     # --- the user -------------------------------------------------------------------------
 
