@@ -35,12 +35,12 @@ from pipecat.frames.frames import Frame, InterimTranscriptionFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 from pipecat.utils.time import time_now_iso8601
+from pipecat_tavus_interactions.ordering import EventOrderer
+from pipecat_tavus_interactions.turns import TurnLedger
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions import input as input_module
-from pipecat_tavus_interactions.ordering import EventOrderer
 from pipecat_tavus_interactions.protocol import parse_message
-from pipecat_tavus_interactions.turns import TurnLedger
 
 from .common import REPLICA_ID, Harness, PassThrough, json_texts, settle
 

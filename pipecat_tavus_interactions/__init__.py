@@ -17,6 +17,7 @@ The public API, by what you do with it:
 """
 
 from . import events, interactions
+from .core.turns import SpeakingSpan, ToolCallRecord, TurnRecord
 from .exceptions import (
     LocalProtocolError,
     ProtocolError,
@@ -25,7 +26,9 @@ from .exceptions import (
     TavusAPIError,
     TavusInteractionsError,
 )
-from .frames import (
+from .params import TavusInteractionsParams
+from .pipeline.facade import TavusInteractions
+from .pipeline.frames import (
     TavusContextFrame,
     TavusEchoFrame,
     TavusEventFrame,
@@ -42,11 +45,8 @@ from .frames import (
     TavusTurnFrame,
     TavusUtteranceFrame,
 )
-from .params import TavusInteractionsParams
+from .pipeline.tool_runner import TavusFunctionCallParams
 from .protocol import build_message, parse_message
-from .session import TavusInteractions
-from .tools import TavusFunctionCallParams
-from .turns import SpeakingSpan, ToolCallRecord, TurnRecord
 
 __version__ = "0.1.0"
 

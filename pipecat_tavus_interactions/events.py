@@ -52,7 +52,7 @@ class Event(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @classmethod
-    def _from_wire(cls, base: dict[str, Any], **values: Any) -> Event:
+    def from_wire(cls, base: dict[str, Any], **values: Any) -> Event:
         """Build without validation from values that ``parse_message`` already checked.
 
         Twice as fast as ``model_construct``; the result is an ordinary frozen model.

@@ -43,7 +43,7 @@ from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
 from .api import Conversation
 from .params import Mode, TavusInteractionsParams
-from .session import TavusInteractions
+from .pipeline.facade import TavusInteractions
 
 __all__ = ["LiveSession", "connect", "daily_params_for"]
 

@@ -222,7 +222,7 @@ def _speaking(
     else:
         role, wire = _ROLES[role_default], role_default
     speaking = "started" in cls.EVENT_TYPES[0]
-    return cls._from_wire(
+    return cls.from_wire(
         base,
         role=role,
         wire_role=wire,
@@ -309,13 +309,13 @@ def _parse(obj: object) -> ev.Event:
     if model is None and "guardrail" in event_type:
         model = ev.GuardrailEvent
     if model is None:
-        return ev.UnknownEvent._from_wire(base, properties=props)
+        return ev.UnknownEvent.from_wire(base, properties=props)
     return _BUILDERS[model](model, props, msg, base)
 
 
 def _utterance(model, props, msg, base):
     role, wire = _role(props, msg)
-    return model._from_wire(
+    return model.from_wire(
         base,
         role=role,
         wire_role=wire,
@@ -347,7 +347,7 @@ def _streaming(model, props, msg, base):
     if pid is not None or pname is not None:
         pid = _opt_str(props, "participant_id", msg)
         pname = _opt_str(props, "participant_name", msg)
-    return model._from_wire(
+    return model.from_wire(
         base,
         role=role,
         wire_role=wire,
@@ -384,11 +384,11 @@ def _tool_fields(props, msg) -> dict[str, Any]:
 
 
 def _tool_call(model, props, msg, base):
-    return model._from_wire(base, **_tool_fields(props, msg))
+    return model.from_wire(base, **_tool_fields(props, msg))
 
 
 def _perception_tool_call(model, props, msg, base):
-    return model._from_wire(
+    return model.from_wire(
         base,
         **_tool_fields(props, msg),
         modality=_opt_str(props, "modality", msg),
@@ -397,7 +397,7 @@ def _perception_tool_call(model, props, msg, base):
 
 
 def _analysis(model, props, msg, base):
-    return model._from_wire(base, analysis=_req_str(props, ("analysis",), msg))
+    return model.from_wire(base, analysis=_req_str(props, ("analysis",), msg))
 
 
 def _objective(model, props, msg, base):
@@ -405,7 +405,7 @@ def _objective(model, props, msg, base):
     variables = props.get("output_variables")
     if variables is not None and not isinstance(variables, dict):
         raise _fail("wrong_type", "output_variables must be an object", msg)
-    return model._from_wire(
+    return model.from_wire(
         base,
         objective_name=name if isinstance(name, str) else None,
         output_variables=variables or {},
@@ -414,7 +414,7 @@ def _objective(model, props, msg, base):
 
 
 def _guardrail(model, props, msg, base):
-    return model._from_wire(
+    return model.from_wire(
         base,
         guardrail=_opt_str(props, "guardrail", msg),
         guardrail_uuid=_opt_str(props, "guardrail_uuid", msg),
@@ -423,22 +423,22 @@ def _guardrail(model, props, msg, base):
 
 
 def _joined(model, props, msg, base):
-    return model._from_wire(base, replica_id=_opt_str(props, "replica_id", msg))
+    return model.from_wire(base, replica_id=_opt_str(props, "replica_id", msg))
 
 
 def _present(model, props, msg, base):
-    return model._from_wire(base, attempt=_opt_int(props, "attempt", msg))
+    return model.from_wire(base, attempt=_opt_int(props, "attempt", msg))
 
 
 def _shutdown(model, props, msg, base):
     reason = props.get("shutdown_reason", props.get("reason", msg.get("reason")))
     if reason is not None and not isinstance(reason, str):
         raise _fail("wrong_type", "shutdown reason must be a string", msg)
-    return model._from_wire(base, reason=reason, replica_id=_opt_str(props, "replica_id", msg))
+    return model.from_wire(base, reason=reason, replica_id=_opt_str(props, "replica_id", msg))
 
 
 def _plain(model, props, msg, base):
-    return model._from_wire(base)
+    return model.from_wire(base)
 
 
 def _speaking_builder(role_default: str | None) -> Callable[..., ev.Event]:

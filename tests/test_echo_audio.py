@@ -9,9 +9,6 @@ from collections import Counter
 import numpy as np
 import pytest
 from pipecat.frames.frames import OutputAudioRawFrame, TTSAudioRawFrame
-
-from pipecat_tavus_interactions import echo_audio
-from pipecat_tavus_interactions import interactions as ix
 from pipecat_tavus_interactions.echo_audio import (
     DONE_SILENCE_S,
     EchoAudioStream,
@@ -19,6 +16,9 @@ from pipecat_tavus_interactions.echo_audio import (
     audio_message,
     to_mono_pcm16,
 )
+
+from pipecat_tavus_interactions import echo_audio
+from pipecat_tavus_interactions import interactions as ix
 from pipecat_tavus_interactions.params import TavusInteractionsParams
 from pipecat_tavus_interactions.protocol import build_message, encoded_size, max_audio_bytes
 

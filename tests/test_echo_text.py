@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 
 from pipecat_tavus_interactions.echo_text import EchoTextStream
+
 from pipecat_tavus_interactions.params import TavusInteractionsParams
 
 

@@ -40,6 +40,7 @@ from pipecat_tavus_interactions import (
     TavusUtteranceFrame,
     events,
 )
+from pipecat_tavus_interactions import interactions as ix
 
 REPLICA = "11111111-1111-4111-8111-111111111111"
 BROWSER = "22222222-2222-4222-8222-222222222222"
@@ -291,7 +292,8 @@ async def test_interrupted_stop_reports_once_and_interrupts_the_pipeline():
     assert len([f for f in down if isinstance(f, InterruptionFrame)]) == 1
     assert len([f for f in up if isinstance(f, InterruptionFrame)]) == 1
     # The output side will see this interruption as Tavus's own: no interrupt is sent back.
-    assert tavus._consume_remote_interruption() is True
+    assert tavus.connection.interrupt(now=tavus.clock()) == []
+    assert tavus.stats["interrupt_skipped_remote"] == 1
 
 
 async def test_legacy_replica_interrupted_event_is_reported():
@@ -405,8 +407,11 @@ async def test_unknown_event_is_surfaced_not_swallowed():
 
 
 async def test_our_respond_text_comes_back_marked_injected_without_a_transcription():
-    tavus, calls = make()
-    tavus._note_respond("What are your pricing plans?")
+    tavus, calls = make(wait_for_replica=False)
+    conn = tavus.connection
+    conn.start(now=0.0)
+    sent = conn.send(ix.Respond("What are your pricing plans?"), now=0.0)
+    assert [e.message["event_type"] for e in sent] == ["conversation.respond"]
     m = Msgs()
     user = m("conversation.utterance", {"role": "user", "speech": "What are your  pricing plans?"})
     down, _ = await run(tavus, [frame(user)])

@@ -22,26 +22,17 @@ LAYER_NAMES = {CORE: "core", GLUE: "glue", EDGE: "edge", ROOT: "package root"}
 
 #: Top-level module (or subpackage) of the package -> its layer.
 LAYERS: dict[str, int] = {
-    # 1. pure protocol core: no asyncio, aiohttp, pipecat or daily
+    # 1. pure core: the wire vocabulary and the conversation state machine; no asyncio,
+    #    aiohttp, pipecat or daily
     "exceptions": CORE,
     "events": CORE,
     "interactions": CORE,
     "protocol": CORE,
-    "ordering": CORE,
-    "turns": CORE,
-    "sentences": CORE,
-    "outbound": CORE,
-    # 2. Pipecat glue
-    "params": GLUE,
-    "frames": GLUE,
-    "input": GLUE,
-    "output": GLUE,
-    "echo_text": GLUE,
-    "echo_audio": GLUE,
-    "tools": GLUE,
+    "params": CORE,
+    "core": CORE,
+    # 2. Pipecat drivers
+    "pipeline": GLUE,
     "tool_schema": GLUE,
-    "session": GLUE,
-    "interactions_service": GLUE,
     # 3. edges
     "api": EDGE,
     "simulator": EDGE,
@@ -134,14 +125,21 @@ def test_every_module_is_classified(path):
     )
 
 
-@pytest.mark.parametrize("name", sorted(n for n, layer in LAYERS.items() if layer == CORE))
-def test_core_module_imports_no_framework(name):
-    path = PACKAGE_DIR / f"{name}.py"
-    if not path.exists():
-        pytest.skip(f"{name}.py does not exist yet")
+CORE_FILES = [p for p in FILES if LAYERS.get(_component(_module_name(p))) == CORE]
+
+
+@pytest.mark.parametrize(
+    "path", CORE_FILES, ids=[str(p.relative_to(PACKAGE_DIR)) for p in CORE_FILES]
+)
+def test_core_module_imports_no_framework(path):
     _, external = _imports_of(path)
     bad = external & CORE_FORBIDDEN
-    assert not bad, f"{name}.py is pure protocol core but imports {sorted(bad)}"
+    assert not bad, f"{path.relative_to(PACKAGE_DIR)} is pure core but imports {sorted(bad)}"
+
+
+def test_the_conversation_core_is_checked_for_purity():
+    names = {str(p.relative_to(PACKAGE_DIR)) for p in CORE_FILES}
+    assert {"core/connection.py", "core/sender.py", "params.py", "protocol.py"} <= names
 
 
 def upward_imports(module: str, internal: set[str]) -> list[str]:
@@ -170,13 +168,13 @@ def test_imports_run_downward(path):
 
 def test_upward_imports_are_caught():
     core = f"{PACKAGE}.protocol"
-    glue = f"{PACKAGE}.frames"
-    assert upward_imports(core, {f"{PACKAGE}.frames"}) == [f"{PACKAGE}.frames (glue)"]
+    glue = f"{PACKAGE}.pipeline.frames"
+    assert upward_imports(core, {glue}) == [f"{glue} (glue)"]
     assert upward_imports(core, {PACKAGE}) == [f"{PACKAGE} (package root)"]
     assert upward_imports(glue, {f"{PACKAGE}.simulator.wire"}) == [
         f"{PACKAGE}.simulator.wire (edge)"
     ]
-    assert upward_imports(glue, {f"{PACKAGE}.events", f"{PACKAGE}.tools"}) == []
+    assert upward_imports(glue, {f"{PACKAGE}.events", f"{PACKAGE}.core.tools"}) == []
     assert upward_imports(f"{PACKAGE}.api", {f"{PACKAGE}.tool_schema"}) == []
 
 
@@ -220,3 +218,58 @@ def test_the_real_protocol_module_is_seen_importing_events():
     assert f"{PACKAGE}.events" in internal
     assert f"{PACKAGE}.interactions" in internal
     assert "json" in external
+
+
+# --- no import cycles, not even under TYPE_CHECKING --------------------------------------
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Return module -> the package modules it imports (every form, every place)."""
+    graph: dict[str, set[str]] = {}
+    for path in FILES:
+        module = _module_name(path)
+        graph[module] = {m for m in _imports_of(path)[0] if m != module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Return one import cycle (a list of modules, first == last), or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_there_is_no_import_cycle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_cycle_finder_finds_a_type_checking_cycle():
+    a = f"{PACKAGE}.pipeline.input"
+    b = f"{PACKAGE}.pipeline.facade"
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .facade import X\n"
+    internal, _ = collect_imports(source, a, False)
+    assert internal == {b}
+    cycle = find_cycle({a: internal, b: {a}})
+    assert cycle is not None and set(cycle) == {a, b} and cycle[0] == cycle[-1]
+    assert find_cycle({a: {b}, b: set()}) is None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipecat_tavus_interactions import events as ev
-from pipecat_tavus_interactions.ordering import EventOrderer
+from pipecat_tavus_interactions.core.ordering import EventOrderer
 from pipecat_tavus_interactions.protocol import parse_message
 
 CONV = "c123456"

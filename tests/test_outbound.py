@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from pipecat_tavus_interactions import interactions as ix
+from pipecat_tavus_interactions.core.outbound import build, build_all
 from pipecat_tavus_interactions.exceptions import LocalProtocolError
-from pipecat_tavus_interactions.outbound import build, build_all
 from pipecat_tavus_interactions.protocol import build_message, encoded_size, parse_interaction
 
 CID = "c0ffee12"

@@ -52,8 +52,11 @@ from pipecat.transports.daily.transport import DailyOutputTransportMessageUrgent
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_tavus_interactions import interactions as ix
+from pipecat_tavus_interactions.core.sentences import find_sentence_end as _find_sentence_end
 from pipecat_tavus_interactions.exceptions import LocalProtocolError, ReplicaNotReadyError
-from pipecat_tavus_interactions.frames import (
+from pipecat_tavus_interactions.params import TavusInteractionsParams
+from pipecat_tavus_interactions.pipeline.facade import TavusInteractions
+from pipecat_tavus_interactions.pipeline.frames import (
     TavusContextFrame,
     TavusEchoFrame,
     TavusInteractionFrame,
@@ -62,16 +65,13 @@ from pipecat_tavus_interactions.frames import (
     TavusRespondFrame,
     TavusSensitivityFrame,
 )
-from pipecat_tavus_interactions.output import TavusInteractionsOutput
-from pipecat_tavus_interactions.params import TavusInteractionsParams
+from pipecat_tavus_interactions.pipeline.output import TavusInteractionsOutput
 from pipecat_tavus_interactions.protocol import (
     build_message,
     encoded_size,
     max_audio_bytes,
     parse_interaction,
 )
-from pipecat_tavus_interactions.sentences import find_sentence_end as _find_sentence_end
-from pipecat_tavus_interactions.session import TavusInteractions
 
 CID = "c0ffee12"
 CAP = 4096
@@ -157,10 +157,29 @@ class Harness:
         return self.messages()
 
 
+REPLICA = "replica-1"
+
+
 def make_tavus(**params) -> TavusInteractions:
     params.setdefault("conversation_id", CID)
     params.setdefault("wait_for_replica", False)
+    params.setdefault("replica_participant_id", REPLICA)
     return TavusInteractions(params=TavusInteractionsParams(**params))
+
+
+def replica_says(tavus: TavusInteractions, event_type: str, **properties) -> list:
+    """Feed one replica event to the conversation core, as tavus.input() would."""
+    message = {"message_type": "conversation", "event_type": event_type, "conversation_id": CID}
+    if event_type.startswith("system."):
+        message["message_type"] = "system"
+    if properties:
+        message["properties"] = properties
+    return tavus.connection.receive(message, sender_id=REPLICA, now=tavus.clock())
+
+
+async def replica_joins(tavus: TavusInteractions) -> None:
+    """The replica joins: held messages are released through tavus.output()."""
+    await tavus.run(replica_says(tavus, "system.replica_joined"))
 
 
 @dataclass
@@ -670,7 +689,7 @@ async def test_no_interrupt_when_replica_silent_and_nothing_in_flight():
 
 async def test_interrupt_when_replica_speaking_is_sent_after_forwarding():
     tavus = make_tavus(mode="full")
-    tavus._replica_speaking = True  # what the input processor sets on started_speaking
+    replica_says(tavus, "conversation.replica.started_speaking", inference_id="i1")
     down, _ = await run_test(tavus.output(), frames_to_send=[InterruptionFrame()])
     assert [type(f) for f in down] == [InterruptionFrame, OutputTransportMessageUrgentFrame]
     assert down[1].message == {
@@ -707,12 +726,15 @@ async def test_interrupt_while_text_echo_in_flight_then_new_response_gets_new_id
 
 async def test_no_interrupt_sent_back_for_a_remote_interruption():
     tavus = make_tavus(mode="echo_text")
-    tavus._replica_speaking = True
+    replica_says(tavus, "conversation.replica.started_speaking", inference_id="i1")
     h = Harness(tavus)
     async with h:
         await h.send(LLMFullResponseStartFrame(), LLMTextFrame("Talking now. More"))
         await h.wait_messages(1)
-        tavus._note_remote_interruption()  # what the input does before broadcasting
+        # Tavus reports the barge-in (the input then broadcasts the interruption).
+        replica_says(
+            tavus, "conversation.replica.stopped_speaking", inference_id="i1", interrupted=True
+        )
         await h.send(InterruptionFrame())
         await h.down.wait_for(lambda: any(isinstance(f, InterruptionFrame) for f in h.down.frames))
         await h.send(LLMFullResponseEndFrame())
@@ -769,7 +791,7 @@ async def test_held_until_replica_joins_then_released_in_order():
         )
         await until(lambda: tavus.stats["held"] == 4)
         assert h.messages() == []
-        await tavus._on_replica_joined(None)
+        await replica_joins(tavus)
         await h.wait_messages(4)
         await h.send(TavusSensitivityFrame(pause="low"))
         await h.wait_messages(5)
@@ -782,7 +804,8 @@ async def test_held_until_replica_joins_then_released_in_order():
     ]
     await until(lambda: len(events.sent) == 5)
     assert events.sent == h.messages()
-    assert tavus._take_injected("Hello")  # the respond was noted for the input side
+    # The respond was noted: when Tavus reports it as the user's words, it is marked injected.
+    assert tavus.connection.sender.take_injected("Hello")
 
 
 async def test_held_messages_fail_with_replica_not_ready_after_timeout():
@@ -793,7 +816,7 @@ async def test_held_messages_fail_with_replica_not_ready_after_timeout():
         await h.send(TavusRespondFrame(text="one"), TavusRespondFrame(text="two"))
         await until(lambda: len(events.failed) == 2)
         await h.up.wait_for(lambda: any(isinstance(f, ErrorFrame) for f in h.up.frames))
-        await tavus._on_replica_joined(None)  # too late: nothing is left to send
+        await replica_joins(tavus)  # too late: nothing is left to send
         await asyncio.sleep(0.01)
     assert h.messages() == []
     assert [i.text for i, _ in events.failed] == ["one", "two"]
@@ -809,7 +832,7 @@ async def test_pending_overflow_is_reported_not_silent():
         await h.send(*(TavusRespondFrame(text=f"m{i}") for i in range(3)))
         await until(lambda: len(events.failed) == 1)
         await h.up.wait_for(lambda: any(isinstance(f, ErrorFrame) for f in h.up.frames))
-        await tavus._on_replica_joined(None)
+        await replica_joins(tavus)
         await h.wait_messages(2)
     assert [m["properties"]["text"] for m in h.messages()] == ["m0", "m1"]
     failed, error = events.failed[0]
@@ -824,7 +847,7 @@ async def test_interruption_drops_held_echo_but_keeps_other_held_messages():
         await until(lambda: tavus.stats["held"] == 2)
         await h.send(InterruptionFrame())
         await h.down.wait_for(lambda: any(isinstance(f, InterruptionFrame) for f in h.down.frames))
-        await tavus._on_replica_joined(None)
+        await replica_joins(tavus)
         await h.wait_messages(1)
     assert [m["event_type"] for m in h.messages()] == ["conversation.respond"]
 
@@ -834,7 +857,7 @@ async def test_interruption_drops_held_echo_but_keeps_other_held_messages():
 
 async def test_target_replica_uses_daily_urgent_frame_with_participant_id():
     pid = str(uuid.uuid4())
-    tavus = make_tavus(mode="full", target_replica=True)
+    tavus = make_tavus(mode="full", target_replica=True, replica_participant_id=None)
     h = Harness(tavus)
     async with h:
         await h.send(TavusRespondFrame(text="broadcast: replica unknown"))
@@ -1054,7 +1077,7 @@ async def test_echo_audio_before_the_replica_joins_is_held_then_released_in_orde
         await h.send(*audio_frames(audio, 16000), TTSStoppedFrame())
         await until(lambda: tavus.stats["held"] >= 11)
         assert h.messages() == []
-        await tavus._on_replica_joined(None)
+        await replica_joins(tavus)
         await h.down.wait_for(lambda: h.echoes() and h.echoes()[-1]["properties"]["done"])
     echoes = h.echoes()
     assert_wire(echoes)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from pipecat_tavus_interactions import events as ev
-from pipecat_tavus_interactions.ordering import EventOrderer
+from pipecat_tavus_interactions.core.ordering import EventOrderer
+from pipecat_tavus_interactions.core.turns import ToolCallRecord, TurnLedger, TurnRecord
 from pipecat_tavus_interactions.protocol import parse_message
-from pipecat_tavus_interactions.turns import ToolCallRecord, TurnLedger, TurnRecord
 
 CONV = "c123456"
 T0 = 1746000000.0

@@ -18,12 +18,37 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from loguru import logger
 
-if TYPE_CHECKING:
-    from .replica import TavusSimulator
+
+class _Replica(Protocol):
+    """What a scripted user needs from the simulator (``TavusSimulator`` has it).
+
+    A protocol rather than the class itself, so this module does not import the simulator,
+    which imports it (no import cycle, not even for types).
+    """
+
+    mode: str
+    emitted_count: int
+    turn_idx: int
+
+    async def wait_started(self) -> None:
+        """Wait until the simulated replica runs."""
+
+    async def user_says(self, text: str) -> None:
+        """Make the simulated user say ``text``."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the simulator's clock."""
+
+    async def wait_for_message(self, predicate: Any, *, since: int, timeout_s: float) -> Any:
+        """Wait for an emitted message that matches ``predicate``."""
+
+    async def wait_idle(self) -> None:
+        """Wait until the replica is idle."""
+
 
 __all__ = [
     "PersonaDecision",
@@ -259,7 +284,7 @@ class ScriptedUser:
         self.lines = tuple(UserLine(text=ln) if isinstance(ln, str) else ln for ln in lines)
         self.reply_timeout_s = reply_timeout_s
 
-    async def run(self, sim: TavusSimulator) -> None:
+    async def run(self, sim: _Replica) -> None:
         """Speak every line to ``sim``, then wait for the replica to finish.
 
         Args:
@@ -279,7 +304,7 @@ class ScriptedUser:
             turn = sim.turn_idx
         await self._wait_reply(sim, since=mark)
 
-    async def _wait_words(self, sim: TavusSimulator, words: int, *, since: int, turn: int) -> None:
+    async def _wait_words(self, sim: _Replica, words: int, *, since: int, turn: int) -> None:
         """Wait until the replica spoke ``words`` words of its answer to turn ``turn``."""
 
         def spoken(m: dict[str, Any]) -> bool:
@@ -299,7 +324,7 @@ class ScriptedUser:
         except TimeoutError:
             logger.debug(f"{sim}: no replica speech to barge in on")
 
-    async def _wait_reply(self, sim: TavusSimulator, *, since: int) -> None:
+    async def _wait_reply(self, sim: _Replica, *, since: int) -> None:
         """Wait for the replica's answer to the line said at emission index ``since``.
 
         In full mode the replica answers by itself, so waiting for it to be idle is enough.

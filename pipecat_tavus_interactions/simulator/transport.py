@@ -108,19 +108,19 @@ class SimulatedInputTransport(BaseInputTransport):
         await super().start(frame)
         await self.set_transport_ready(frame)
         self.active = True
-        await self._transport._join(self)
+        await self._transport.member_joined(self)
 
     async def stop(self, frame: EndFrame):
         """Stop and leave the room."""
         self.active = False
         await super().stop(frame)
-        await self._transport._leave(self)
+        await self._transport.member_left(self)
 
     async def cancel(self, frame: CancelFrame):
         """Cancel and leave the room."""
         self.active = False
         await super().cancel(frame)
-        await self._transport._leave(self)
+        await self._transport.member_left(self)
 
     async def push_app_message(self, message: Any, sender: str) -> None:
         """Broadcast an app message as ``DailyInputTransportMessageFrame`` (down and up).
@@ -153,17 +153,17 @@ class SimulatedOutputTransport(BaseOutputTransport):
         """Start, then join the room if the input has not."""
         await super().start(frame)
         await self.set_transport_ready(frame)
-        await self._transport._join(self)
+        await self._transport.member_joined(self)
 
     async def stop(self, frame: EndFrame):
         """Stop (after queued audio and messages) and leave the room."""
         await super().stop(frame)
-        await self._transport._leave(self)
+        await self._transport.member_left(self)
 
     async def cancel(self, frame: CancelFrame):
         """Cancel and leave the room."""
         await super().cancel(frame)
-        await self._transport._leave(self)
+        await self._transport.member_left(self)
 
     async def send_message(
         self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
@@ -182,7 +182,7 @@ class SimulatedOutputTransport(BaseOutputTransport):
             frame, DailyOutputTransportMessageFrame | DailyOutputTransportMessageUrgentFrame
         ):
             participant_id = frame.participant_id
-        await self._transport._send_app_message(frame.message, participant_id)
+        await self._transport.send_app_message(frame.message, participant_id)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Take an audio chunk as a call would, paced by the simulator's clock.
@@ -340,7 +340,8 @@ class SimulatedTransport(BaseTransport):
 
     # --- room lifecycle -------------------------------------------------------------------
 
-    async def _join(self, member: BaseInputTransport | BaseOutputTransport) -> None:
+    async def member_joined(self, member: BaseInputTransport | BaseOutputTransport) -> None:
+        """One of the transport's processors started: the bot joins the room (once)."""
         self._members.add(id(member))
         if self._joined:
             return
@@ -377,7 +378,8 @@ class SimulatedTransport(BaseTransport):
             await self._call_event_handler("on_participant_left", participant, reason)
             await self._call_event_handler("on_client_disconnected", participant)
 
-    async def _leave(self, member: BaseInputTransport | BaseOutputTransport) -> None:
+    async def member_left(self, member: BaseInputTransport | BaseOutputTransport) -> None:
+        """One of the transport's processors stopped: the bot leaves when both have."""
         self._members.discard(id(member))
         if self._members or self._left:
             return
@@ -413,7 +415,12 @@ class SimulatedTransport(BaseTransport):
     async def _on_left(self, reason: str) -> None:
         await self._remove_participant(self.replica_participant_id, _LEFT_REASON)
 
-    async def _send_app_message(self, message: Any, participant_id: str | None) -> None:
+    async def send_app_message(self, message: Any, participant_id: str | None) -> None:
+        """Send an app message to the simulated replica, as Daily's client would.
+
+        Raises:
+            ValueError: ``participant_id`` is not a UUID (Daily refuses it the same way).
+        """
         if participant_id is not None and not _is_uuid(participant_id):
             raise ValueError(f"invalid participant ID '{participant_id}'")
         try:

@@ -1,10 +1,19 @@
 """Pipecat frames that carry Tavus events in and Tavus interactions out.
 
-Inbound frames (pushed downstream by :class:`TavusInteractionsInput`) are
-system frames: they report what the replica did and must not be flushed by an
-interruption. Outbound frames (pushed by your code, consumed by
-:class:`TavusInteractionsOutput`) are data frames so they keep their place among the
-LLM and TTS frames, except :class:`TavusInterruptFrame`, which is urgent.
+Inbound frames (pushed downstream by ``tavus.input()``) are data frames that an
+interruption does not flush (``interruptible=False``): they keep their order with the
+transcription frames they belong to through every queued processor downstream (a
+``TavusUtteranceFrame`` arrives after its ``TranscriptionFrame``, a ``TavusTurnFrame``
+after the frames of the events that completed the turn), and a barge-in never discards a
+record of what the replica did. Pipecat's own frames keep their kinds:
+``TranscriptionFrame`` and ``InterimTranscriptionFrame`` are ordinary data frames (an
+interruption may flush them from a queue), and the speaking frames are system frames (they
+overtake queued data frames). :class:`TavusReplicaInterruptedFrame` is a system frame too: it
+travels with the ``InterruptionFrame`` it announces.
+
+Outbound frames (pushed by your code, consumed by ``tavus.output()``) are data frames so
+they keep their place among the LLM and TTS frames, except :class:`TavusInterruptFrame`,
+which is urgent.
 
 Every outbound frame builds and validates its interaction when it is created, so misuse
 raises :class:`~pipecat_tavus_interactions.exceptions.LocalProtocolError` where the frame is
@@ -18,19 +27,26 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pipecat.frames.frames import DataFrame, SystemFrame
 
-from . import events as ev
-from . import interactions as ix
-from .exceptions import LocalProtocolError
+from .. import events as ev
+from .. import interactions as ix
+from ..exceptions import LocalProtocolError
 
 if TYPE_CHECKING:
-    from .turns import TurnRecord
+    from ..core.turns import TurnRecord
 
 
 # --- inbound ---------------------------------------------------------------------------
 
 
 @dataclass
-class TavusEventFrame(SystemFrame):
+class _TavusInboundFrame(DataFrame):
+    """Base of the inbound frames: ordered like data, never flushed by an interruption."""
+
+    interruptible: bool = field(default=False, init=False)
+
+
+@dataclass
+class TavusEventFrame(_TavusInboundFrame):
     """A Tavus event, as parsed. Pushed for unknown events (and for all with ``emit_event_frames``).
 
     Parameters:
@@ -46,7 +62,7 @@ class TavusEventFrame(SystemFrame):
 
 
 @dataclass
-class TavusUtteranceFrame(SystemFrame):
+class TavusUtteranceFrame(_TavusInboundFrame):
     """A user or replica utterance.
 
     Parameters:
@@ -70,7 +86,7 @@ class TavusUtteranceFrame(SystemFrame):
 
 
 @dataclass
-class TavusToolCallFrame(SystemFrame):
+class TavusToolCallFrame(_TavusInboundFrame):
     """The replica asked for a tool call (for observers; the tool bridge runs it).
 
     Parameters:
@@ -111,7 +127,7 @@ class TavusReplicaInterruptedFrame(SystemFrame):
 
 
 @dataclass
-class TavusPerceptionAnalysisFrame(SystemFrame):
+class TavusPerceptionAnalysisFrame(_TavusInboundFrame):
     """End-of-call perception summary.
 
     Parameters:
@@ -124,7 +140,7 @@ class TavusPerceptionAnalysisFrame(SystemFrame):
 
 
 @dataclass
-class TavusObjectiveFrame(SystemFrame):
+class TavusObjectiveFrame(_TavusInboundFrame):
     """An objective was activated, completed, or is pending confirmation.
 
     Parameters:
@@ -141,7 +157,7 @@ class TavusObjectiveFrame(SystemFrame):
 
 
 @dataclass
-class TavusGuardrailFrame(SystemFrame):
+class TavusGuardrailFrame(_TavusInboundFrame):
     """A guardrail fired.
 
     Parameters:
@@ -156,7 +172,7 @@ class TavusGuardrailFrame(SystemFrame):
 
 
 @dataclass
-class TavusTurnFrame(SystemFrame):
+class TavusTurnFrame(_TavusInboundFrame):
     """A turn completed; carries its record (text, tool calls, spans, latency).
 
     Parameters:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipecat_tavus_interactions.sentences import find_sentence_end
+from pipecat_tavus_interactions.core.sentences import find_sentence_end
 
 
 def first_end(text: str) -> int:

@@ -14,19 +14,22 @@ What can be split, and how:
   length (:func:`~pipecat_tavus_interactions.protocol.max_audio_bytes`).
 
 Everything else over the cap (``respond``, ``overwrite_llm_context``, ...) is refused.
-Pure protocol core: no asyncio or Pipecat.
+Echo audio chunks on the hot path are built by :func:`audio_message`, sized beforehand by
+:func:`audio_chunk_bytes`. This module is the one place that builds, measures and splits
+outbound messages. Pure protocol core: no asyncio or Pipecat.
 """
 
 from __future__ import annotations
 
 import uuid
+from binascii import b2a_base64
 from collections.abc import MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from . import interactions as ix
-from .exceptions import LocalProtocolError
-from .protocol import build_message, encoded_size, max_audio_bytes, split_text
+from .. import interactions as ix
+from ..exceptions import LocalProtocolError
+from ..protocol import build_message, encoded_size, max_audio_bytes, split_text
 
 #: An interaction (or one piece of it) with its built wire message.
 Part = tuple[ix.Interaction, dict[str, Any]]
@@ -172,4 +175,68 @@ def _split_echo_audio(echo: ix.Echo, conversation_id: str | None, max_bytes: int
     return out
 
 
-__all__ = ["Part", "build", "build_all"]
+_ECHO = ix.Echo.EVENT_TYPE
+
+
+def audio_message(
+    conversation_id: str | None,
+    audio: bytes | bytearray | memoryview,
+    sample_rate: int,
+    inference_id: str,
+    done: bool,
+    /,
+) -> dict[str, Any]:
+    """Build the wire message of one echo audio chunk.
+
+    It equals ``build_message(Echo(audio=audio, sample_rate=sample_rate,
+    inference_id=inference_id, done=done), conversation_id=conversation_id)``, without the
+    intermediate object, because a conversation sends one every ~60 ms of speech. The chunk
+    is not checked: its size comes from :func:`audio_chunk_bytes` for this envelope.
+
+    Args:
+        conversation_id: The conversation it is for.
+        audio: PCM16 mono audio (any buffer; it is base64-encoded without a copy).
+        sample_rate: Sample rate of ``audio``.
+        inference_id: The utterance it belongs to.
+        done: Whether it closes the utterance.
+
+    Returns:
+        The message dict.
+    """
+    return {
+        "message_type": "conversation",
+        "event_type": _ECHO,
+        "conversation_id": conversation_id,
+        "properties": {
+            "modality": "audio",
+            "audio": b2a_base64(audio, newline=False).decode("ascii"),
+            "sample_rate": sample_rate,
+            "inference_id": inference_id,
+            "done": done,
+        },
+    }
+
+
+def audio_chunk_bytes(
+    *, conversation_id: str | None, sample_rate: int, inference_id: str, max_bytes: int
+) -> int:
+    """Return the PCM bytes per echo audio chunk whose message fits ``max_bytes``.
+
+    Args:
+        conversation_id: The conversation the messages carry.
+        sample_rate: The sample rate they carry.
+        inference_id: An inference id of the length used.
+        max_bytes: The cap.
+
+    Raises:
+        LocalProtocolError: Not even one sample fits.
+    """
+    return max_audio_bytes(
+        conversation_id=conversation_id or "",
+        sample_rate=sample_rate,
+        inference_id=inference_id,
+        max_bytes=max_bytes,
+    )
+
+
+__all__ = ["Part", "audio_chunk_bytes", "audio_message", "build", "build_all"]

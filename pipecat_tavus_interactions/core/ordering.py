@@ -40,7 +40,7 @@ from heapq import heappop, heappush
 
 from loguru import logger
 
-from . import events as ev
+from .. import events as ev
 
 # Lower bound of the "never seen" range below the first seq (seq values are integers).
 _BELOW_ALL = -(2**63)

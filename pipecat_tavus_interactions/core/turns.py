@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import events as ev
+from .. import events as ev
 
 ToolCallStatus = Literal["pending", "success", "error", "timeout", "stale"]
 
@@ -144,17 +144,6 @@ class TurnRecord:
     last_seq: int | None = None
     event_count: int = 0
     completed: bool = False
-    # Ledger bookkeeping, not part of the record's meaning.
-    # Per inference: intended text, and the best streaming snapshot (final, index, text).
-    # Created on first use: most turns need one, a 100k-turn run needs none kept.
-    _intended: dict[str | None, str] | None = field(default=None, repr=False, compare=False)
-    _spoken: dict[str | None, tuple[bool, int, str]] | None = field(
-        default=None, repr=False, compare=False
-    )
-    _has_reply: bool = field(default=False, repr=False, compare=False)
-    _reply_stopped: bool = field(default=False, repr=False, compare=False)
-    # A newer turn started while the replica was still speaking this turn's reply.
-    _superseded: bool = field(default=False, repr=False, compare=False)
 
     @property
     def pending_tool_calls(self) -> list[ToolCallRecord]:
@@ -212,6 +201,19 @@ class TurnRecord:
         }
 
 
+@dataclass(slots=True)
+class _Scratch:
+    """The ledger's working state for one turn (not part of the record's meaning)."""
+
+    # Per inference: intended text, and the best streaming snapshot (final, index, text).
+    intended: dict[str | None, str] = field(default_factory=dict)
+    spoken: dict[str | None, tuple[bool, int, str]] = field(default_factory=dict)
+    has_reply: bool = False
+    reply_stopped: bool = False
+    # A newer turn started while the replica was still speaking this turn's reply.
+    superseded: bool = False
+
+
 # Event types that belong to the current turn when they carry no turn_idx.
 _TURN_BOUND = (
     ev.UtteranceEvent,
@@ -248,6 +250,7 @@ class TurnLedger:
         self._dropped_upto: int | None = None  # highest turn_idx whose record was dropped
         self._seen_turn_idx = False  # False: the ledger numbers turns itself
         self._speaking: dict[str, tuple[TurnRecord, SpeakingSpan]] = {}  # open span per role
+        self._scratch: dict[int, _Scratch] = {}  # working state of the kept records
         self._completed_count = 0
 
     def __str__(self) -> str:
@@ -359,8 +362,8 @@ class TurnLedger:
         record says what was really said and that it was cut off.
         """
         opened = self._speaking.get(ev.ROLE_PAL)
-        if opened is not None and opened[0] is record and not record._superseded:
-            record._superseded = True
+        if opened is not None and opened[0] is record and not self._st(record).superseded:
+            self._st(record).superseded = True
         else:
             self._complete(record, done)
 
@@ -384,11 +387,19 @@ class TurnLedger:
         while len(records) > self._max_turns:
             oldest = next(iter(records))
             dropped = records.pop(oldest)
+            self._scratch.pop(oldest, None)
             if not dropped.completed:  # a deferred turn is completed before it is dropped
                 self._complete(dropped, done)
             if self._dropped_upto is None or oldest > self._dropped_upto:
                 self._dropped_upto = oldest
         return record
+
+    def _st(self, record: TurnRecord) -> _Scratch:
+        """The working state of ``record``'s turn."""
+        scratch = self._scratch.get(record.turn_idx)
+        if scratch is None:
+            scratch = self._scratch[record.turn_idx] = _Scratch()
+        return scratch
 
     def _complete(self, record: TurnRecord, done: list[TurnRecord]) -> None:
         if record.completed:
@@ -406,21 +417,18 @@ class TurnLedger:
                 record.user_audio_analysis = event.user_audio_analysis
         else:
             # Keyed by inference so a filler and the answer both count, a copy does not.
-            intended = record._intended
-            if intended is None:
-                intended = record._intended = {}
+            scratch = self._st(record)
+            intended = scratch.intended
             intended[event.inference_id] = event.speech
             record.replica_intended_text = " ".join(intended.values())
-            record._has_reply = True
+            scratch.has_reply = True
 
     def _on_streaming(self, event: ev.UtteranceStreamingEvent, record: TurnRecord) -> None:
         if event.role == ev.ROLE_USER:
             return
         key = event.inference_id
         index = event.content_index if event.content_index is not None else -1
-        spoken = record._spoken
-        if spoken is None:
-            spoken = record._spoken = {}
+        spoken = self._st(record).spoken
         best = spoken.get(key)
         if best is not None:
             was_final, best_index, _ = best
@@ -445,11 +453,12 @@ class TurnLedger:
             previous = self._speaking.get(role)
             self._speaking[role] = (record, span)
             if role == ev.ROLE_PAL:
-                if previous is not None and previous[0]._superseded:
+                if previous is not None and self._st(previous[0]).superseded:
                     # The deferred turn's stop never came; the replica has moved on.
                     self._complete(previous[0], done)
-                record._has_reply = True
-                record._reply_stopped = False
+                scratch = self._st(record)
+                scratch.has_reply = True
+                scratch.reply_stopped = False
                 if ts is not None and (
                     record.replica_started_ts is None or ts < record.replica_started_ts
                 ):
@@ -479,14 +488,37 @@ class TurnLedger:
             return
         if event.interrupted:
             owner.replica_interrupted = True
-        if owner._superseded:
+        self._reply_stopped(owner, done)
+
+    def _reply_stopped(self, owner: TurnRecord, done: list[TurnRecord]) -> None:
+        """The replica stopped speaking ``owner``'s reply: the turn may be complete."""
+        scratch = self._st(owner)
+        if scratch.superseded:
             self._complete(owner, done)
             return
-        has_reply = owner._has_reply or owner.user_text is not None
-        if has_reply:
-            owner._reply_stopped = True
+        if scratch.has_reply or owner.user_text is not None:
+            scratch.reply_stopped = True
             if not owner.completed and not _has_pending(owner.tool_calls):
                 self._complete(owner, done)
+
+    def end_open_span(self, role: ev.Role) -> list[TurnRecord]:
+        """Close ``role``'s open span when no stop event will come (the speaker left).
+
+        Args:
+            role: ``"pal"`` or ``"user"``.
+
+        Returns:
+            The turn this completed (a one-element list), or an empty list.
+        """
+        opened = self._speaking.pop(role, None)
+        done: list[TurnRecord] = []
+        if opened is None:
+            return done
+        owner, span = opened
+        span.open = False
+        if role == ev.ROLE_PAL:
+            self._reply_stopped(owner, done)
+        return done
 
     @staticmethod
     def _update_latency(record: TurnRecord) -> None:
@@ -571,7 +603,8 @@ class TurnLedger:
             call.finished_at = finished_at
             call.delivery = delivery
             done: list[TurnRecord] = []
-            if not turn.completed and turn._reply_stopped and not _has_pending(turn.tool_calls):
+            stopped = self._st(turn).reply_stopped
+            if not turn.completed and stopped and not _has_pending(turn.tool_calls):
                 self._complete(turn, done)
             return done
         return []

@@ -1,0 +1,596 @@
+"""``TavusConnection``: one Tavus conversation as a sans-I/O state machine.
+
+In the style of h11's ``Connection``: it takes what happened and returns what to do (a list
+of :mod:`~pipecat_tavus_interactions.core.effects`), and does no I/O. Time is passed in.
+
+What happened (calls):
+
+- :meth:`~TavusConnection.receive` a wire message, with its sender;
+- :meth:`~TavusConnection.send` an interaction; the echo calls (``echo_text_*``,
+  :meth:`~TavusConnection.echo_audio`); :meth:`~TavusConnection.interrupt`;
+- :meth:`~TavusConnection.tool_finished`;
+- :meth:`~TavusConnection.participant_joined` / :meth:`~TavusConnection.participant_left`;
+- :meth:`~TavusConnection.start` (the transport can send), :meth:`~TavusConnection.finish`
+  and :meth:`~TavusConnection.cancel` (the pipeline ends);
+- :meth:`~TavusConnection.tick` at :meth:`~TavusConnection.next_deadline`: the ``seq``
+  reorder window, the heartbeat watchdog, the ready timeout, the echo audio fallback,
+  real-time pacing and the speaking ticks.
+
+What it owns: the sender checks, parsing, ``seq`` ordering and de-duplication
+(:mod:`.ordering`), the turn ledger (:mod:`.turns`), the replica's readiness and speaking
+state (one source of truth), interruption bookkeeping (an interruption Tavus reported is not
+sent back), tool-call bookkeeping and the delivery policy (:mod:`.tools`), and everything
+outbound (:mod:`.sender`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from .. import events as ev
+from .. import interactions as ix
+from ..exceptions import LocalProtocolError, RemoteProtocolError
+from ..params import TavusInteractionsParams
+from ..protocol import parse_message
+from . import effects as fx
+from .ordering import EventOrderer
+from .sender import Sender
+from .tools import ToolCalls
+from .turns import TurnLedger
+
+_TAVUS_MESSAGE_TYPES = ("conversation", "system")
+#: How long after Tavus reported an interruption a local one is taken to be its echo in
+#: the pipeline (the broadcast ``InterruptionFrame`` reaching the output), not a new one.
+REMOTE_INTERRUPT_WINDOW_S = 2.0
+
+
+def looks_like_tavus(message: Any) -> bool:
+    """Tell whether an app message is (or claims to be) a Tavus event.
+
+    Args:
+        message: The app message as the transport delivered it (dict, str or bytes).
+    """
+    if isinstance(message, dict):
+        event_type = message.get("event_type")
+        if isinstance(event_type, str):
+            return message.get("message_type") in _TAVUS_MESSAGE_TYPES or event_type.startswith(
+                ("conversation.", "system.")
+            )
+        return message.get("message_type") in _TAVUS_MESSAGE_TYPES
+    if isinstance(message, bytes):
+        return b'"event_type"' in message
+    if isinstance(message, str):
+        return '"event_type"' in message or '\\"event_type\\"' in message
+    return False
+
+
+class TavusConnection:
+    """The protocol state of one Tavus conversation; see the module docstring."""
+
+    def __init__(self, params: TavusInteractionsParams | None = None, *, now: float = 0.0):
+        """Create the state of a conversation that has not started.
+
+        Args:
+            params: The configuration.
+            now: The current time (seconds on a monotonic clock).
+        """
+        self.params = params = params or TavusInteractionsParams()
+        #: Counters by name (messages sent by type, drops by reason, ...).
+        self.stats: Counter[str] = Counter()
+        self.orderer = EventOrderer(window_s=params.reorder_window_ms / 1000.0)
+        self.ledger = TurnLedger(max_turns=params.max_turns)
+        self.tools = ToolCalls(params, self.ledger)
+        self.sender = Sender(params, self.stats)
+        self._replica_id = params.replica_participant_id
+        self._update_target()
+        self.speaking = False
+        self._shutting_down = False
+        self._left_room = False
+        self._last_message: float | None = None
+        self._heartbeats_seen = False
+        self._next_tick: float | None = None
+        self._user_speaking = False
+        self._pending_user_stop = False
+        self._interrupt_reported: tuple[int | None, str | None] | None = None
+        self._remote_interrupt_at: float | None = None
+        self._error_counts: Counter[str] = Counter()
+        self._warned_senders: set[str | None] = set()
+        self._handlers = {
+            ev.UnknownEvent: self._on_unknown,
+            ev.ReplicaJoinedEvent: self._on_joined,
+            ev.ReplicaPresentEvent: self._on_present,
+            ev.ShutdownEvent: self._on_shutdown,
+            ev.UtteranceEvent: self._on_utterance,
+            ev.UtteranceStreamingEvent: self._on_streaming,
+            ev.StartedSpeakingEvent: self._on_speaking,
+            ev.StoppedSpeakingEvent: self._on_speaking,
+            ev.ReplicaStartedSpeakingEvent: self._on_speaking,
+            ev.ReplicaStoppedSpeakingEvent: self._on_speaking,
+            ev.UserStartedSpeakingEvent: self._on_speaking,
+            ev.UserStoppedSpeakingEvent: self._on_speaking,
+            ev.ReplicaInterruptedEvent: self._on_legacy_interrupted,
+            ev.ToolCallEvent: self._on_tool_call,
+            ev.PerceptionToolCallEvent: self._on_tool_call,
+        }
+        full = params.mode == "full"
+        self._user_frames = full or params.user_turn_frames_in_echo
+
+    def __repr__(self) -> str:
+        return (
+            f"TavusConnection(mode={self.params.mode!r}, "
+            f"conversation_id={self.conversation_id!r}, ready={self.ready})"
+        )
+
+    # --- identity -----------------------------------------------------------------------
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The Tavus conversation id, once known."""
+        return self.sender.conversation_id
+
+    def set_conversation_id(self, conversation_id: str) -> None:
+        """Set the conversation id (when it is only known after the pipeline is built).
+
+        Raises:
+            LocalProtocolError: The id is empty or not a string.
+        """
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise LocalProtocolError("conversation_id must be a non-empty string")
+        self.sender.conversation_id = conversation_id
+
+    @property
+    def replica_participant_id(self) -> str | None:
+        """The replica's transport participant id, once known."""
+        return self._replica_id
+
+    def set_replica_participant(self, participant_id: str) -> None:
+        """Declare which transport participant is the replica."""
+        self._replica_id = participant_id
+        self._update_target()
+
+    def _update_target(self) -> None:
+        self.sender.target = self._replica_id if self.params.target_replica else None
+
+    def is_replica_participant(self, participant: Mapping[str, Any]) -> bool:
+        """Tell whether a transport participant (Daily's dict shape) is the replica.
+
+        Args:
+            participant: A participant dict with ``id`` and ``info`` (``userId``,
+                ``userName``).
+        """
+        params = self.params
+        pid = participant.get("id")
+        if params.replica_participant_id is not None:
+            return pid == params.replica_participant_id
+        info = participant.get("info") or {}
+        user_id = str(info.get("userId") or participant.get("user_id") or "")
+        user_name = info.get("userName") or participant.get("user_name")
+        if params.replica_user_name is not None:
+            return user_name == params.replica_user_name
+        match = params.replica_user_id_match
+        return bool(match) and match in user_id
+
+    def is_trusted_sender(self, participant_id: str | None) -> bool:
+        """Tell whether Tavus messages from ``participant_id`` may be acted on."""
+        if self.params.trust_any_sender:
+            return True
+        return participant_id is not None and participant_id == self._replica_id
+
+    def claims(self, message: Any, sender_id: str | None) -> bool:
+        """Tell whether an app message is for this connection (to consume, not forward)."""
+        return (sender_id is not None and sender_id == self._replica_id) or looks_like_tavus(
+            message
+        )
+
+    @property
+    def ready(self) -> bool:
+        """True once the replica has joined (and until it leaves)."""
+        return self.sender.ready
+
+    # --- inbound ---------------------------------------------------------------------------
+
+    def receive(self, message: Any, *, sender_id: str | None, now: float) -> list | None:
+        """Take one app message from the transport.
+
+        Args:
+            message: The message as delivered (dict, str or bytes).
+            sender_id: The sending participant (``None`` when the transport did not say).
+            now: The current time.
+
+        Returns:
+            ``None`` when the message is not a Tavus message (forward it untouched), else
+            the effects (possibly none: held for ordering, a duplicate).
+        """
+        if sender_id is None or sender_id != self._replica_id:
+            if not looks_like_tavus(message):
+                return None
+            if not self.is_trusted_sender(sender_id):
+                return [self._drop_foreign(sender_id, message)]
+        self._last_message = now
+        try:
+            event = parse_message(message)
+        except RemoteProtocolError as e:
+            return [self._report(e)]
+        cid = event.conversation_id
+        ours = self.sender.conversation_id
+        if cid is not None and ours and cid != ours:
+            detail = f"conversation_id {cid!r} is not ours"
+            return [self._report(RemoteProtocolError("other_conversation", detail, message))]
+        out: list = []
+        for accepted in self.orderer.push(event, now):
+            self._dispatch(accepted, now, out)
+        return out
+
+    def _drop_foreign(self, sender: str | None, message: Any) -> fx.ProtocolErrorReported:
+        detail = f"sender {sender!r} is not the replica"
+        if self._replica_id is None:
+            detail += (
+                " (the replica participant is not known yet: call "
+                "tavus.attach_transport(transport), or set replica_participant_id or "
+                "trust_any_sender in the params)"
+            )
+        first = sender not in self._warned_senders and len(self._warned_senders) < 256
+        if first:
+            self._warned_senders.add(sender)
+        effect = self._report(RemoteProtocolError("foreign_sender", detail, message))
+        return fx.ProtocolErrorReported(effect.error, first, effect.count)
+
+    def _report(self, error: RemoteProtocolError) -> fx.ProtocolErrorReported:
+        reason = error.reason
+        count = self._error_counts[reason] = self._error_counts[reason] + 1
+        self.stats[f"dropped_{reason}"] += 1
+        return fx.ProtocolErrorReported(error, count <= 5 or count % 100 == 0, count)
+
+    def _dispatch(self, event: ev.Event, now: float, out: list) -> None:
+        completed = self.ledger.observe(event, now)
+        out.append(fx.EventAccepted(event))
+        kind = type(event)
+        # Replica snapshots before the final one are two thirds of the traffic and change
+        # nothing here (the ledger above keeps them).
+        if kind is not ev.UtteranceStreamingEvent or event.final or event.role == ev.ROLE_USER:
+            handler = self._handlers.get(kind)
+            if handler is not None:
+                handler(event, now, out)
+        for turn in completed:
+            out.append(fx.TurnCompleted(turn))
+
+    def _on_unknown(self, event: ev.UnknownEvent, now: float, out: list) -> None:
+        self.stats["unknown_events"] += 1
+
+    def _on_joined(self, event: ev.Event, now: float, out: list) -> None:
+        self._replica_joined(event, now, out)
+
+    def _on_present(self, event: ev.ReplicaPresentEvent, now: float, out: list) -> None:
+        self._heartbeats_seen = True
+        if not self.ready and not self._shutting_down and not self._left_room:
+            # The first heartbeat also says the replica is there.
+            self._replica_joined(event, now, out)
+
+    def _on_shutdown(self, event: ev.ShutdownEvent, now: float, out: list) -> None:
+        self._shutting_down = True
+        self._stop_speaking(out)
+        out.append(fx.Shutdown(event, self.params.end_on_shutdown))
+
+    def _on_utterance(self, event: ev.UtteranceEvent, now: float, out: list) -> None:
+        if event.role != ev.ROLE_USER:
+            out.append(
+                fx.Utterance(ev.ROLE_PAL, event.speech, event.turn_idx, False, False, False, event)
+            )
+            return
+        injected = self.sender.take_injected(event.speech)
+        if injected and event.turn_idx is not None:
+            self.ledger.mark_injected(event.turn_idx)
+        if self.params.emit_transcriptions and not injected:
+            out.append(fx.UserTranscript(event.speech, True, event))
+        if self._pending_user_stop:
+            # A proposed stop must follow the final transcription, which Tavus sends after
+            # the stop event.
+            self._pending_user_stop = False
+            out.append(fx.UserTurn(False))
+        out.append(
+            fx.Utterance(ev.ROLE_USER, event.speech, event.turn_idx, False, False, injected, event)
+        )
+
+    def _on_streaming(self, event: ev.UtteranceStreamingEvent, now: float, out: list) -> None:
+        if event.role == ev.ROLE_USER:
+            if not event.final and self.params.emit_transcriptions:
+                out.append(fx.UserTranscript(event.speech, False, event))
+            return
+        interrupted = event.is_interrupted
+        out.append(
+            fx.Utterance(ev.ROLE_PAL, event.speech, event.turn_idx, True, interrupted, False, event)
+        )
+        if interrupted:
+            self._replica_interrupted(event, now, out)
+
+    def _on_speaking(self, event: ev.SpeakingEvent, now: float, out: list) -> None:
+        if event.role == ev.ROLE_USER:
+            self._user_speaking_changed(event.speaking, out)
+            return
+        if event.speaking:
+            if not self.speaking:
+                self.speaking = True
+                self._interrupt_reported = None
+                if self.params.emit_bot_speaking:
+                    out.append(fx.ReplicaSpeaking(True))
+                    self._next_tick = now + self.params.bot_speaking_interval_s
+            return
+        self._stop_speaking(out)
+        if event.interrupted:
+            self._replica_interrupted(event, now, out)
+
+    def _on_legacy_interrupted(self, event: ev.Event, now: float, out: list) -> None:
+        self._stop_speaking(out)
+        self._replica_interrupted(event, now, out)
+
+    def _on_tool_call(self, event: ev.ToolCallEvent, now: float, out: list) -> None:
+        call = self.tools.accept(event, now)
+        if call is None:
+            self.stats["tool_call_repeats"] += 1
+            return
+        out.append(fx.RunTool(call))
+
+    def _stop_speaking(self, out: list) -> None:
+        if not self.speaking:
+            return
+        self.speaking = False
+        self._next_tick = None
+        if self.params.emit_bot_speaking:
+            out.append(fx.ReplicaSpeaking(False))
+
+    def _user_speaking_changed(self, speaking: bool, out: list) -> None:
+        if speaking == self._user_speaking:
+            return
+        self._user_speaking = speaking
+        if not self._user_frames or self.params.user_turn_frames == "none":
+            return
+        if speaking or self.params.user_turn_frames == "speaking":
+            out.append(fx.UserTurn(speaking))
+        else:
+            self._pending_user_stop = True
+
+    def _replica_interrupted(self, event: ev.Event, now: float, out: list) -> None:
+        key = (event.turn_idx, event.inference_id)
+        reported = self._interrupt_reported
+        if reported is not None and (reported == key or event.inference_id is None):
+            return  # one interruption, reported by several events
+        self._interrupt_reported = key
+        self.stats["replica_interrupted"] += 1
+        broadcast = self.params.interrupt_pipeline_on_barge_in
+        if broadcast:
+            self._remote_interrupt_at = now
+        out.append(fx.ReplicaInterrupted(event.turn_idx, event.inference_id, event, broadcast))
+
+    # --- presence ----------------------------------------------------------------------------
+
+    def _replica_joined(self, event: ev.Event | None, now: float, out: list) -> None:
+        if self.ready:
+            return
+        self.sender.ready = True
+        out += self.sender.release(now)
+        out.append(fx.ReplicaJoined(event))
+
+    def _replica_gone(self, reason: str, now: float, out: list) -> None:
+        if not self.ready:
+            return
+        self.sender.ready = False
+        self._stop_speaking(out)
+        for turn in self.ledger.end_open_span(ev.ROLE_PAL):
+            out.append(fx.TurnCompleted(turn))
+        out.append(fx.ReplicaLeft(reason, self._shutting_down))
+
+    def participant_joined(self, participant: Mapping[str, Any], *, now: float) -> list:
+        """A participant joined the room (learns the replica's participant id)."""
+        if self.is_replica_participant(participant):
+            self._left_room = False
+            self.set_replica_participant(participant["id"])
+        return []
+
+    def participant_left(self, participant_id: str | None, *, now: float) -> list:
+        """A participant left the room (the replica leaving ends its presence)."""
+        out: list = []
+        if participant_id is not None and participant_id == self._replica_id:
+            self._left_room = True
+            self._replica_gone("participant_left", now, out)
+        return out
+
+    # --- outbound ------------------------------------------------------------------------------
+
+    def start(self, *, now: float) -> list:
+        """The transport can send: release what waits (once the replica has joined)."""
+        self.sender.started = True
+        return self.sender.release(now)
+
+    def send(self, interaction: ix.Interaction, *, now: float, urgent: bool | None = None):
+        """Send an interaction (held until the replica joins with ``wait_for_replica``).
+
+        Long ``append_llm_context`` text, echo text and echo audio are split into messages
+        that each fit ``max_message_bytes``; anything else over the cap is refused.
+
+        Args:
+            interaction: The interaction.
+            now: The current time.
+            urgent: Send as urgent (the default for every interaction).
+
+        Raises:
+            LocalProtocolError: ``interaction`` is not an interaction, the conversation id
+                is not set, or the message is over the cap and cannot be split.
+        """
+        return self.sender.send(interaction, now, urgent)
+
+    def send_reported(self, interaction: ix.Interaction, *, now: float) -> list:
+        """Like :meth:`send`, but a failure becomes a ``SendFailed`` effect (for frames)."""
+        return self.sender.send_reported(interaction, now)
+
+    def echo_text_start(self, *, now: float) -> list:
+        """An LLM response starts (``echo_text``)."""
+        return self.sender.text_pieces(self.sender.text.start(), now)
+
+    def echo_text_add(self, text: str, *, now: float) -> list:
+        """More LLM text: every completed sentence leaves as it completes."""
+        return self.sender.text_pieces(self.sender.text.add(text), now)
+
+    def echo_text_end(self, *, now: float) -> list:
+        """The LLM response ends: the rest leaves, the last piece with ``done: true``."""
+        return self.sender.text_pieces(self.sender.text.end(), now)
+
+    @property
+    def echo_text_open(self) -> bool:
+        """True while an echo text response is open."""
+        return self.sender.text.inference_id is not None
+
+    def echo_audio(self, pcm: bytes | memoryview, *, context_id: str | None, now: float) -> list:
+        """Echo PCM16 mono audio at ``echo_sample_rate`` (opens an utterance if none is)."""
+        return self.sender.add_audio(pcm, context_id, now)
+
+    def echo_audio_close(self, *, now: float, tail: bytes = b"", context_id: str | None = None):
+        """Close the open audio utterance (``TTSStoppedFrame``); a dead context is ignored."""
+        if self.sender.audio.is_dead_context(context_id):
+            return []
+        return self.sender.close_audio(now, tail)
+
+    @property
+    def echo_audio_id(self) -> str | None:
+        """The ``inference_id`` of the open audio utterance, or ``None``."""
+        return self.sender.audio.inference_id
+
+    @property
+    def interruptions(self) -> int:
+        """How many local interruptions there were (it changes when echo is dropped)."""
+        return self.sender.interruptions
+
+    def echo_in_flight(self, *, now: float) -> bool:
+        """Tell whether an echo may still be playing or is about to."""
+        return self.sender.echo_in_flight(now)
+
+    def interrupt(self, *, now: float, force: bool = False) -> list:
+        """A local interruption: drop pending echo, send ``conversation.interrupt`` if needed.
+
+        Args:
+            now: The current time.
+            force: Send the interrupt whatever the state (``TavusInterruptFrame``).
+
+        Returns:
+            The interrupt's effects; none when Tavus itself reported this interruption
+            (it is not sent back) or when nothing is playing.
+        """
+        sender = self.sender
+        needed = self.speaking or sender.echo_in_flight(now)
+        sender.drop_echo()
+        remote = self._remote_interrupt_at
+        if not force and remote is not None:
+            self._remote_interrupt_at = None
+            if now - remote <= REMOTE_INTERRUPT_WINDOW_S:
+                self.stats["interrupt_skipped_remote"] += 1
+                return []
+        if not force and not needed:
+            self.stats["interrupt_skipped_idle"] += 1
+            return []
+        return sender.send_interrupt(now)
+
+    # --- tools --------------------------------------------------------------------------------
+
+    def tool_finished(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        now: float,
+        result: Any = None,
+        error: str | None = None,
+    ) -> list:
+        """A tool handler settled: deliver its outcome by the delivery policy.
+
+        Args:
+            call_id: The ``ToolCall.call_id``.
+            status: ``"success"``, ``"error"`` or ``"timeout"``.
+            now: The current time.
+            result: The handler's result.
+            error: The error text for failed calls.
+        """
+        call = self.tools.finish(call_id)
+        if call is None:
+            return []
+        failed = error is not None
+        delivery, interactions = self.tools.plan_delivery(
+            call, failed=failed, output=error if failed else result, fits=self.sender.fits
+        )
+        if delivery == "stale_append":
+            self.stats["tool_results_stale"] += 1
+        out: list = []
+        for interaction in interactions:
+            out += self.sender.send_reported(interaction, now)
+        completed = self.ledger.record_tool_result(
+            call.turn_idx,
+            call_id,
+            status=status,
+            result=result,
+            error=error,
+            finished_at=now,
+            delivery=delivery,
+        )
+        out += [fx.TurnCompleted(turn) for turn in completed]
+        return out
+
+    # --- time and the end -----------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has work, or ``None``."""
+        best = self.orderer.next_deadline()
+        for t in (self._next_tick, self.sender.deadline(), self._heartbeat_deadline()):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def _heartbeat_deadline(self) -> float | None:
+        timeout = self.params.heartbeat_timeout_s
+        if timeout is None or not self._heartbeats_seen or not self.ready:
+            return None
+        return None if self._last_message is None else self._last_message + timeout
+
+    def tick(self, *, now: float) -> list:
+        """Do everything that is due at ``now``."""
+        out: list = []
+        for event in self.orderer.poll(now):
+            self._dispatch(event, now, out)
+        heartbeat = self._heartbeat_deadline()
+        if heartbeat is not None and now > heartbeat:
+            self._replica_gone("heartbeat_lost", now, out)
+        out += self.sender.tick(now)
+        if self._next_tick is not None and now >= self._next_tick:
+            self._next_tick = now + self.params.bot_speaking_interval_s
+            out.append(fx.ReplicaSpeakingTick())
+        return out
+
+    def finish(self, *, now: float) -> list:
+        """The inbound side ends: release held events, complete the open turns."""
+        out: list = []
+        for event in self.orderer.flush():
+            self._dispatch(event, now, out)
+        out += [fx.TurnCompleted(turn) for turn in self.ledger.flush(now)]
+        self._next_tick = None
+        return out
+
+    def finish_output(self, *, now: float) -> list:
+        """The outbound side ends: close open echoes, send paced audio, fail what is held."""
+        sender = self.sender
+        out: list = []
+        if sender.text.inference_id is not None:
+            out += self.echo_text_end(now=now)
+        if sender.audio.inference_id is not None:
+            out += sender.close_audio(now)
+        out += sender.flush_pacer(now)
+        out += sender.fail_held("the pipeline ended before the replica joined")
+        return out
+
+    def cancel(self) -> None:
+        """The pipeline is cancelled: forget everything unsent."""
+        dropped = self.sender.cancel()
+        if dropped:
+            self.stats["dropped_on_cancel"] += dropped
+        self._next_tick = None
+
+
+__all__ = ["REMOTE_INTERRUPT_WINDOW_S", "TavusConnection", "looks_like_tavus"]

@@ -1,0 +1,185 @@
+"""Tool calls: which calls to run, and how each result goes back to the replica.
+
+Tavus never runs tools itself. When the replica's LLM emits ``conversation.tool_call`` (or
+Raven emits ``conversation.perception_tool_call``), :class:`ToolCalls` decides whether it is
+a new call (Tavus may deliver a call twice), gives calls without a ``tool_call_id`` an id of
+their own, and records them in the turn ledger. The driver runs the handler; when it reports
+the outcome, :meth:`ToolCalls.plan_delivery` turns it into the interactions to send, by the
+``tool_result_delivery`` policy:
+
+- ``auto``: ``conversation.tool_result`` when the call has a ``tool_call_id``, else
+  ``append_llm_context`` followed by ``respond`` (perception calls: ``tool_result`` or a
+  plain append);
+- ``tool_result``, ``append``, ``append_and_respond``, ``echo``, ``respond``, ``none``.
+
+A result for a turn that has been superseded (a newer user turn, or the replica was
+interrupted) is appended as context only, never spoken over the newer turn. A result too
+large for one message is appended in pieces (a ``tool_result`` then carries a short note).
+Pure: no asyncio or Pipecat.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from .. import events as ev
+from .. import interactions as ix
+from ..params import TavusInteractionsParams
+from .effects import ToolCall
+from .turns import ToolCallRecord, TurnLedger
+
+#: The note a ``tool_result`` carries when the full result was appended as context.
+APPENDED_NOTE = "The full result was appended to the conversation context."
+
+
+def render_result(result: Any) -> str:
+    """Render a handler's result as text for the replica's context.
+
+    Args:
+        result: Any value; strings are kept, the rest is JSON (``str()`` where it is not).
+    """
+    if isinstance(result, str):
+        return result
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(result)
+
+
+class ToolCalls:
+    """Tool-call bookkeeping and the result delivery policy of one conversation."""
+
+    def __init__(self, params: TavusInteractionsParams, ledger: TurnLedger):
+        """Create the bookkeeping.
+
+        Args:
+            params: The configuration (``tool_result_delivery``, ``tool_respond_text``).
+            ledger: The turn ledger the calls are recorded in.
+        """
+        self._params = params
+        self._ledger = ledger
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._calls: dict[str, ToolCall] = {}
+        self._next_id = 0
+
+    @property
+    def pending(self) -> int:
+        """How many calls are running (started, outcome not reported yet)."""
+        return len(self._calls)
+
+    def accept(self, event: ev.ToolCallEvent, now: float) -> ToolCall | None:
+        """Record a new call and return it, or ``None`` for a call already seen.
+
+        Args:
+            event: The tool call event (already checked to come from the replica).
+            now: The current time.
+        """
+        # Legacy inline tools have no id and may be delivered twice: key on content.
+        key = event.tool_call_id or f"{event.turn_idx}|{event.name}|{event.arguments_raw}"
+        if key in self._seen:
+            return None
+        self._seen[key] = None
+        if len(self._seen) > 1024:
+            self._seen.popitem(last=False)
+        call_id = event.tool_call_id
+        if call_id is None:
+            self._next_id += 1
+            call_id = f"tavus-call-{self._next_id}"
+        error = None
+        if event.arguments_error is not None:
+            error = f"invalid arguments for {event.name}: {event.arguments_error}"
+        call = ToolCall(
+            call_id=call_id,
+            name=event.name,
+            arguments=dict(event.arguments),
+            turn_idx=event.turn_idx,
+            event=event,
+            perception=isinstance(event, ev.PerceptionToolCallEvent),
+            error=error,
+        )
+        self._calls[call_id] = call
+        record = ToolCallRecord(
+            name=event.name,
+            tool_call_id=call_id,
+            arguments=dict(event.arguments),
+            seq=event.seq,
+            started_at=now,
+        )
+        self._ledger.record_tool_call(event.turn_idx, record)
+        return call
+
+    def finish(self, call_id: str) -> ToolCall | None:
+        """Forget a running call and return it (``None`` when unknown or finished)."""
+        return self._calls.pop(call_id, None)
+
+    def is_stale(self, call: ToolCall) -> bool:
+        """Tell whether the call's turn was superseded or its reply interrupted."""
+        if call.turn_idx is None:
+            return False
+        ledger = self._ledger
+        current = ledger.current_turn_idx
+        if current is not None and current > call.turn_idx:
+            return True
+        record = ledger.get(call.turn_idx)
+        return bool(record is not None and record.replica_interrupted)
+
+    def plan_delivery(
+        self,
+        call: ToolCall,
+        *,
+        failed: bool,
+        output: Any,
+        fits: Callable[[ix.Interaction], bool],
+    ) -> tuple[str, list[ix.Interaction]]:
+        """Choose how a settled call's outcome goes back, and the interactions to send.
+
+        Args:
+            call: The call.
+            failed: True when ``output`` is an error text.
+            output: The result, or the error text.
+            fits: Tells whether an interaction fits in one message.
+
+        Returns:
+            The delivery used (recorded in the ledger) and the interactions, in send order.
+            Long appends and echoes are split by the sender, not here.
+        """
+        policy = self._params.tool_result_delivery
+        text = f"error: {output}" if failed else render_result(output)
+        context = ix.AppendLLMContext(f"Result of tool {call.name}: {text}")
+        if policy == "none":
+            return "none", []
+        event_id = call.event.tool_call_id
+        if call.perception and policy == "auto":
+            # Perception tools default to fire-and-forget: answer only when Tavus can pair it.
+            policy = "tool_result" if event_id else "append"
+        if self.is_stale(call):
+            return "stale_append", [context]
+        if policy == "auto" or (policy == "tool_result" and not event_id):
+            policy = "tool_result" if event_id else "append_and_respond"
+        status = "error" if failed else "success"
+        if policy == "tool_result":
+            result = ix.ToolResult(event_id, output, status)
+            if fits(result):
+                return "tool_result", [result]
+            return "tool_result_appended", [context, ix.ToolResult(event_id, APPENDED_NOTE, status)]
+        respond_text = self._params.tool_respond_text.format(name=call.name)
+        if policy == "append":
+            return "append", [context]
+        if policy == "append_and_respond":
+            return policy, [context, ix.Respond(respond_text)]
+        if policy == "echo":
+            if failed or not text.strip():
+                return "append", [context]
+            # One echo: the sender splits it under one inference_id, done on the last piece.
+            return "echo", [ix.Echo(text=text)]
+        # respond: the result goes back as if the user said it.
+        respond = ix.Respond(f"{call.name} returned: {text}")
+        if fits(respond):
+            return "respond", [respond]
+        return "respond", [context, ix.Respond(respond_text)]
+
+
+__all__ = ["APPENDED_NOTE", "ToolCalls", "render_result"]

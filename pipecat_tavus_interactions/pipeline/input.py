@@ -1,0 +1,91 @@
+"""``TavusInteractionsInput``: app messages from the transport into the conversation core.
+
+Placed right after ``transport.input()``. For every ``InputTransportMessageFrame``, the core
+(:meth:`~pipecat_tavus_interactions.core.TavusConnection.receive`) decides: non-Tavus app
+messages pass through untouched; Tavus messages are consumed, checked (sender, conversation,
+shape), ordered, de-duplicated and turned into effects, which the facade carries out as
+frames pushed from here and ``on_*`` handlers. Daily broadcasts every app message both ways;
+the upstream copy of a Tavus message is consumed without being read again.
+
+Frames it pushes (downstream, in protocol order) are listed in the README's "Events and
+frames" table; :mod:`~pipecat_tavus_interactions.pipeline.frames` says which survive an
+interruption.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputTransportMessageFrame,
+    StartFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+if TYPE_CHECKING:
+    from ..core.ordering import EventOrderer
+    from .driver import Driver
+
+
+class TavusInteractionsInput(FrameProcessor):
+    """Feeds Tavus replica events to the conversation core; forwards everything else.
+
+    Create it with ``tavus.input()``; see
+    :class:`~pipecat_tavus_interactions.TavusInteractions` for the event handlers.
+    """
+
+    def __init__(self, *, tavus: Driver, name: str | None = None, **kwargs):
+        """Create the processor (use ``tavus.input()`` instead of calling this).
+
+        Args:
+            tavus: The facade that owns the conversation.
+            name: Optional processor name.
+            **kwargs: Passed to ``FrameProcessor``.
+        """
+        super().__init__(name=name, **kwargs)
+        self._tavus = tavus
+        self._conn = tavus.connection
+        self._clock = tavus.clock
+
+    @property
+    def orderer(self) -> EventOrderer:
+        """The ``seq`` re-ordering window (its ``stats`` count gaps and duplicates)."""
+        return self._conn.orderer
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Consume Tavus messages, feed them to the core, and forward everything else."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputTransportMessageFrame):
+            sender = getattr(frame, "participant_id", None)
+            if direction is FrameDirection.UPSTREAM:
+                # Daily broadcasts both ways; the downstream copy is the one acted on.
+                if not self._conn.claims(frame.message, sender):
+                    await self.push_frame(frame, direction)
+                return
+            effects = self._conn.receive(frame.message, sender_id=sender, now=self._clock())
+            if effects is None:
+                await self.push_frame(frame, direction)
+            else:
+                await self._tavus.run(effects)
+            return
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self._tavus.processor_started(self)
+            return
+        if isinstance(frame, EndFrame):
+            # Release held events and complete the open turn before the end goes on.
+            await self._tavus.run(self._conn.finish(now=self._clock()))
+        elif isinstance(frame, CancelFrame):
+            self._conn.cancel()
+        await self.push_frame(frame, direction)
+
+    async def cleanup(self):
+        """Stop the core's timers and the tool handlers; wait for event handler tasks."""
+        await self._tavus.cleanup()
+        await super().cleanup()
+
+
+__all__ = ["TavusInteractionsInput"]

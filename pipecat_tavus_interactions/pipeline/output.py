@@ -1,0 +1,290 @@
+"""``TavusInteractionsOutput``: Pipecat frames into interactions, and messages onto the wire.
+
+This processor sits right before ``transport.output()``. It translates the frames it owns
+into calls on the conversation core (which builds, sizes, splits, holds and paces every
+message) and pushes the core's messages to the transport as urgent transport frames:
+
+- ``echo_text``: ``LLMFullResponseStartFrame``/``LLMTextFrame``/``LLMFullResponseEndFrame``
+  become streamed ``conversation.echo`` text (frames forwarded); ``TTSSpeakFrame`` becomes
+  one echo (consumed; ``TTSStartedFrame``/``TTSTextFrame``/``TTSStoppedFrame`` are pushed
+  instead, as a TTS would, so the assistant aggregator still records it).
+- ``echo_audio``: ``OutputAudioRawFrame``/``TTSAudioRawFrame`` become echo audio (consumed;
+  downmixed and resampled here, chunked by the core); ``TTSStoppedFrame`` closes the
+  utterance (forwarded).
+- ``InterruptionFrame`` (either direction, forwarded) and ``TavusInterruptFrame``
+  (consumed) become ``conversation.interrupt``.
+- ``TavusInteractionFrame`` subclasses become their interaction (consumed).
+- With ``mirror_context``: ``LLMMessagesUpdateFrame``/``LLMMessagesAppendFrame`` become
+  ``overwrite_llm_context``/``append_llm_context`` (forwarded).
+
+Everything else is forwarded unchanged. Every message goes out as an urgent transport frame
+by default (echo included, so an interruption cannot cut an utterance's message stream
+halfway; the core drops stale echo itself).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    LLMAssistantPushAggregationFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMMessagesAppendFrame,
+    LLMMessagesUpdateFrame,
+    LLMTextFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    StartFrame,
+    TTSSpeakFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from pipecat.processors.aggregators.llm_context import standard_message_text
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from .. import interactions as ix
+from .audio import EchoResampler
+from .frames import TavusInteractionFrame, TavusInterruptFrame
+
+if TYPE_CHECKING:
+    from ..core.effects import SendFailed, Transmit
+    from .driver import Driver
+
+
+class TavusInteractionsOutput(FrameProcessor):
+    """Turn Pipecat frames into Tavus interactions and push them to the transport.
+
+    Created by :meth:`TavusInteractions.output`; place it right before
+    ``transport.output()``. The module docstring lists the frames it translates.
+    """
+
+    def __init__(self, *, tavus: Driver, name: str | None = None):
+        """Create the processor (use ``tavus.output()`` instead of calling this).
+
+        Args:
+            tavus: The facade that owns the conversation.
+            name: Optional processor name used in logs.
+        """
+        super().__init__(name=name)
+        self._tavus = tavus
+        self._conn = tavus.connection
+        self._clock = tavus.clock
+        self._params = tavus.params
+        self._resampler = EchoResampler(self._params.echo_sample_rate)
+        self._daily_frames: tuple[type, type] | None = None
+
+    # --- public API --------------------------------------------------------------------
+
+    async def send_interaction(
+        self, interaction: ix.Interaction, *, urgent: bool | None = None
+    ) -> None:
+        """Build, check and send an interaction (held until the replica is ready).
+
+        Args:
+            interaction: The interaction to send.
+            urgent: Send as an urgent transport frame (the default for every interaction).
+                ``False`` queues it behind the audio already queued in the output
+                transport, where an interruption may drop it.
+
+        Raises:
+            LocalProtocolError: ``interaction`` is not an interaction, the conversation id is
+                not set, or the message is over the cap and cannot be split.
+        """
+        await self._tavus.run(self._conn.send(interaction, now=self._clock(), urgent=urgent))
+
+    def echo_in_flight(self) -> bool:
+        """Tell whether an echo may still be playing (an interruption then sends an interrupt).
+
+        Returns:
+            True while an echo is open or until a grace period after its estimated end.
+        """
+        return self._conn.echo_in_flight(now=self._clock())
+
+    async def transmit(self, effect: Transmit) -> None:
+        """Push one of the core's messages to the transport.
+
+        Args:
+            effect: The message, its urgency and its addressee.
+        """
+        message = effect.message
+        participant = effect.participant_id
+        if participant is None:
+            if effect.urgent:
+                frame: Frame = OutputTransportMessageUrgentFrame(message=message)
+            else:
+                frame = OutputTransportMessageFrame(message=message)
+        else:
+            urgent_cls, queued_cls = self._daily_frame_classes()
+            cls = urgent_cls if effect.urgent else queued_cls
+            frame = cls(message=message, participant_id=participant)
+        await self.push_frame(frame)
+        if self._tavus.has_handlers("on_interaction_sent"):
+            await self._tavus.emit("on_interaction_sent", message)
+
+    async def report_failure(self, effect: SendFailed) -> None:
+        """Report an interaction that was not sent (``on_send_failed`` and an ``ErrorFrame``).
+
+        Args:
+            effect: What failed and why.
+        """
+        await self._tavus.emit("on_send_failed", effect.interaction, effect.error)
+        if effect.report:
+            text = f"{effect.interaction.EVENT_TYPE} not sent: {effect.error}"
+            await self.push_error(text, exception=effect.error)
+
+    def _daily_frame_classes(self) -> tuple[type, type]:
+        if self._daily_frames is None:
+            from pipecat.transports.daily.transport import (
+                DailyOutputTransportMessageFrame,
+                DailyOutputTransportMessageUrgentFrame,
+            )
+
+            self._daily_frames = (
+                DailyOutputTransportMessageUrgentFrame,
+                DailyOutputTransportMessageFrame,
+            )
+        return self._daily_frames
+
+    # --- frame processing ------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Translate the frames this processor owns and forward everything else.
+
+        Args:
+            frame: The frame to process.
+            direction: The direction it travels.
+        """
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputAudioRawFrame):
+            # Hot path in echo_audio mode (50 frames a second), so it is tested first.
+            if (
+                direction is FrameDirection.DOWNSTREAM
+                and self._params.mode == "echo_audio"
+                and frame.transport_destination is None
+            ):
+                await self._echo_audio(frame)
+            else:
+                await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, InterruptionFrame):
+            await self.push_frame(frame, direction)
+            await self._tavus.run(self._conn.interrupt(now=self._clock()))
+            return
+        if direction is not FrameDirection.DOWNSTREAM:
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, TavusInterruptFrame):
+            await self._tavus.run(self._conn.interrupt(now=self._clock(), force=True))
+            return
+        if isinstance(frame, TavusInteractionFrame):
+            await self._tavus.run(self._conn.send_reported(frame.interaction, now=self._clock()))
+            return
+        if isinstance(frame, TTSSpeakFrame) and self._params.mode == "echo_text":
+            await self._tts_speak(frame)
+            return
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            await self._tavus.processor_started(self)
+            await self._tavus.run(self._conn.start(now=self._clock()))
+            return
+        await self._translate(frame)
+        await self.push_frame(frame, direction)
+
+    async def _translate(self, frame: Frame) -> None:
+        """The frames that are forwarded after the core has seen them."""
+        now = self._clock()
+        conn = self._conn
+        mode = self._params.mode
+        effects: Any = None
+        if mode == "echo_text":
+            if isinstance(frame, LLMTextFrame):
+                if not frame.skip_tts:
+                    effects = conn.echo_text_add(frame.text, now=now)
+            elif isinstance(frame, LLMFullResponseStartFrame):
+                effects = conn.echo_text_start(now=now)
+            elif isinstance(frame, LLMFullResponseEndFrame):
+                effects = conn.echo_text_end(now=now)
+        elif mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
+            tail = await self._resampler.flush(conn.echo_audio_id)
+            effects = conn.echo_audio_close(now=now, tail=tail, context_id=frame.context_id)
+        if self._params.mirror_context and isinstance(
+            frame, LLMMessagesUpdateFrame | LLMMessagesAppendFrame
+        ):
+            effects = self._mirror(frame, now)
+        elif isinstance(frame, EndFrame):
+            effects = conn.finish_output(now=now)
+        elif isinstance(frame, CancelFrame):
+            conn.cancel()
+        if effects is not None:
+            await self._tavus.run(effects)
+
+    async def _echo_audio(self, frame: OutputAudioRawFrame) -> None:
+        conn = self._conn
+        generation = conn.interruptions
+        audio = await self._resampler.convert(frame, conn.echo_audio_id)
+        if conn.interruptions != generation:
+            conn.stats["echo_dropped"] += 1  # interrupted while resampling
+            return
+        context_id = getattr(frame, "context_id", None)
+        await self._tavus.run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
+
+    async def _tts_speak(self, frame: TTSSpeakFrame) -> None:
+        text = frame.text.strip()
+        if not text:
+            return
+        iid = str(uuid.uuid4())
+        echo = ix.Echo(text=text, inference_id=iid, done=True)
+        await self._tavus.run(self._conn.send_reported(echo, now=self._clock()))
+        if frame.append_to_context:
+            # No TTS will speak this frame, so report it the way a TTS service would; the
+            # assistant aggregator then records the text, as it would without Tavus.
+            await self.push_frame(TTSStartedFrame(context_id=iid))
+            await self.push_frame(TTSTextFrame(text, text_type=frame.text_type, context_id=iid))
+            await self.push_frame(TTSStoppedFrame(context_id=iid))
+            if not self._conn.echo_text_open:
+                await self.push_frame(LLMAssistantPushAggregationFrame())
+
+    # --- context mirroring -------------------------------------------------------------
+
+    @staticmethod
+    def render_messages(messages: list[Any]) -> str:
+        """Render LLM context messages as readable text for Tavus's context.
+
+        Args:
+            messages: OpenAI-style messages (or Pipecat ``LLMSpecificMessage``s, skipped).
+
+        Returns:
+            One ``"role: text"`` line per message that has text; non-text parts are skipped.
+        """
+        lines = []
+        for message in messages:
+            text = standard_message_text(message).strip()
+            if not text:
+                continue
+            role = message.get("role", "unknown") if isinstance(message, dict) else "unknown"
+            lines.append(f"{role}: {text}")
+        return "\n".join(lines)
+
+    def _mirror(self, frame: LLMMessagesUpdateFrame | LLMMessagesAppendFrame, now: float):
+        text = self.render_messages(list(frame.messages))
+        if isinstance(frame, LLMMessagesUpdateFrame):
+            return self._conn.send_reported(ix.OverwriteLLMContext(text), now=now)
+        if text:
+            return self._conn.send_reported(ix.AppendLLMContext(text), now=now)
+        return None
+
+    async def cleanup(self):
+        """Stop the core's timers and the tool handlers; wait for event handler tasks."""
+        await self._tavus.cleanup()
+        await super().cleanup()
+
+
+__all__ = ["TavusInteractionsOutput"]

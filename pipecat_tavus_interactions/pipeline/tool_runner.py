@@ -1,0 +1,287 @@
+"""Running tool handlers for the replica's tool calls, Pipecat's way.
+
+The conversation core decides which calls to run and how their results go back
+(:mod:`~pipecat_tavus_interactions.core.tools`); :class:`ToolRunner` runs them:
+
+1. finds the handler (by name, else the catch-all registered with ``None``);
+2. runs it as a task of the pipeline's task manager, with a deadline, passing a
+   :class:`TavusFunctionCallParams` (a real ``FunctionCallParams`` plus ``turn_idx``,
+   ``event``, ``modality``, ``frames``; ``pipeline_worker``, ``worker_runner`` and
+   ``app_resources`` from the running worker), so a handler written for a Pipecat LLM's
+   ``register_function`` works unchanged;
+3. settles the call on the first ``result_callback``, a raise (error result) or the
+   deadline (error result), whichever comes first;
+4. reports the call with Pipecat's ``External*FunctionCall*`` frames, and the outcome to the
+   core (:meth:`~pipecat_tavus_interactions.core.TavusConnection.tool_finished`), whose
+   effects send the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    ExternalFunctionCall,
+    ExternalFunctionCallCancelFrame,
+    ExternalFunctionCallInProgressFrame,
+    ExternalFunctionCallResultFrame,
+    ExternalFunctionCallsStartedFrame,
+)
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.llm_service import FunctionCallParams
+
+from .. import events as ev
+from ..exceptions import LocalProtocolError
+
+if TYPE_CHECKING:
+    from pipecat.processors.frame_processor import FrameProcessor
+
+    from ..core.effects import ToolCall
+    from .driver import Driver
+
+
+@dataclass
+class TavusFunctionCallParams(FunctionCallParams):
+    """``FunctionCallParams`` for a call that Tavus asked for.
+
+    ``llm`` is ``None`` (no Pipecat LLM made the call) and ``context`` is an empty
+    ``LLMContext``. The extra fields carry what Tavus sent.
+
+    Parameters:
+        turn_idx: The Tavus turn the call belongs to.
+        event: The ``tool_call`` / ``perception_tool_call`` event.
+        modality: ``"vision"`` or ``"audio"`` for perception calls.
+        frames: Images attached to a vision perception call.
+    """
+
+    turn_idx: int | None = None
+    event: ev.ToolCallEvent | None = None
+    modality: str | None = None
+    frames: tuple[ev.PerceptionFrame, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class _Registration:
+    handler: Callable[..., Any]
+    timeout_s: float | None
+
+
+class ToolRunner:
+    """Runs tool handlers as pipeline tasks; owned by the facade.
+
+    Use ``tavus.register_function(...)`` rather than this class directly.
+    """
+
+    def __init__(self, tavus: Driver):
+        """Create the runner.
+
+        Args:
+            tavus: The facade whose core receives the outcomes.
+        """
+        self._tavus = tavus
+        self._handlers: dict[str | None, _Registration] = {}
+        self._perception_handlers: dict[str | None, _Registration] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._owner: FrameProcessor | None = None
+
+    def __repr__(self) -> str:
+        return f"ToolRunner(functions={sorted(map(str, self._handlers))})"
+
+    def register(
+        self,
+        name: str | None,
+        handler: Callable[..., Any],
+        *,
+        timeout_s: float | None = None,
+        perception: bool = False,
+    ) -> None:
+        """Register a handler.
+
+        Args:
+            name: The function name, or ``None`` for a catch-all.
+            handler: ``async def handler(params)`` calling ``params.result_callback``.
+            timeout_s: Deadline for this handler (default ``params.tool_timeout_s``).
+            perception: Register for ``perception_tool_call`` instead of ``tool_call``.
+
+        Raises:
+            LocalProtocolError: ``handler`` is not callable or ``timeout_s`` is not positive.
+        """
+        if not callable(handler):
+            raise LocalProtocolError(f"tool handler for {name!r} must be callable")
+        if timeout_s is not None and timeout_s <= 0:
+            raise LocalProtocolError(f"timeout_s for {name!r} must be positive, got {timeout_s}")
+        table = self._perception_handlers if perception else self._handlers
+        table[name] = _Registration(handler, timeout_s)
+
+    def has_handler(self, event: ev.ToolCallEvent) -> bool:
+        """Tell whether a handler (or a catch-all) exists for ``event``."""
+        table = self._table(isinstance(event, ev.PerceptionToolCallEvent))
+        return event.name in table or None in table
+
+    def _table(self, perception: bool) -> dict[str | None, _Registration]:
+        return self._perception_handlers if perception else self._handlers
+
+    def set_owner(self, processor: FrameProcessor) -> None:
+        """Run tasks and push frames from ``processor`` (``tavus.input()``)."""
+        self._owner = processor
+
+    async def start(self, call: ToolCall) -> None:
+        """Report the call with Pipecat's frames and start its handler (returns at once).
+
+        Args:
+            call: The call the core accepted.
+        """
+        owner = self._owner
+        assert owner is not None, "set_owner() is called when the facade is built"
+        await owner.push_frame(
+            ExternalFunctionCallsStartedFrame(
+                function_calls=[
+                    ExternalFunctionCall(function_name=call.name, tool_call_id=call.call_id)
+                ]
+            )
+        )
+        await owner.push_frame(
+            ExternalFunctionCallInProgressFrame(
+                function_name=call.name, tool_call_id=call.call_id, arguments=call.arguments
+            )
+        )
+        self._track(owner.create_task(self._run(call, owner), f"tool-{call.call_id}"))
+
+    def _track(self, task: asyncio.Task) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, call: ToolCall, owner: FrameProcessor) -> None:
+        registration = self._lookup(call)
+        timeout_s = self._tavus.params.tool_timeout_s
+        if registration is not None and registration.timeout_s is not None:
+            timeout_s = registration.timeout_s
+        status, result, error = "success", None, call.error
+        if error is not None:
+            status = "error"
+        elif registration is None:
+            status, error = "error", f"no handler registered for tool {call.name!r}"
+        else:
+            status, result, error = await self._invoke(registration, call, timeout_s, owner)
+        if error is not None:
+            logger.warning(f"{self._tavus}: tool {call.name} ({call.call_id}) {status}: {error}")
+        if status == "timeout":
+            frame: Any = ExternalFunctionCallCancelFrame(
+                function_name=call.name, tool_call_id=call.call_id
+            )
+        else:
+            frame = ExternalFunctionCallResultFrame(
+                function_name=call.name,
+                tool_call_id=call.call_id,
+                arguments=call.arguments,
+                result=result if error is None else {"error": error},
+            )
+        await owner.push_frame(frame)
+        await self._finish(call, status, result, error)
+
+    async def _finish(self, call: ToolCall, status: str, result: Any, error: str | None):
+        tavus = self._tavus
+        effects = tavus.connection.tool_finished(
+            call.call_id, status=status, result=result, error=error, now=tavus.clock()
+        )
+        await tavus.run(effects)
+
+    def _lookup(self, call: ToolCall) -> _Registration | None:
+        table = self._table(call.perception)
+        return table.get(call.name) or table.get(None)
+
+    async def _invoke(
+        self,
+        registration: _Registration,
+        call: ToolCall,
+        timeout_s: float,
+        owner: FrameProcessor,
+    ) -> tuple[str, Any, str | None]:
+        settled: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def result_callback(result: Any, *, properties: Any = None) -> None:
+            if properties is not None and getattr(properties, "is_final", True) is False:
+                return  # intermediate results are not sent to Tavus
+            if not settled.done():
+                settled.set_result(result)
+            else:
+                logger.warning(f"{self._tavus}: result for {call.call_id} already delivered")
+
+        params = _params_for(call, owner, result_callback)
+        handler_task = owner.create_task(
+            _call_handler(registration.handler, params), f"tool-handler-{call.call_id}"
+        )
+        try:
+            done, _ = await asyncio.wait(
+                {settled, handler_task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
+            handler_task.cancel()
+            raise
+        if settled.done():
+            if not handler_task.done():
+                # The handler delivered its result and keeps running (Pipecat allows it);
+                # keep a reference so it is cancelled with the runner.
+                self._track(handler_task)
+            return "success", settled.result(), None
+        if handler_task in done:
+            value = handler_task.result()
+            if isinstance(value, _Raised):
+                exc = value.error
+                return "error", None, f"{type(exc).__name__}: {exc}"
+            # Returned without calling result_callback: its return value is the result.
+            return "success", value, None
+        handler_task.cancel()
+        return "timeout", None, f"timed out after {timeout_s:g}s"
+
+    async def cancel_all(self) -> None:
+        """Cancel every running handler (at pipeline end)."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+
+def _params_for(call: ToolCall, owner: FrameProcessor, callback: Any) -> TavusFunctionCallParams:
+    try:
+        worker = owner.pipeline_worker
+    except Exception:  # not set up by a worker (a bare processor in a test)
+        worker = None
+    return TavusFunctionCallParams(
+        function_name=call.name,
+        tool_call_id=call.call_id,
+        arguments=call.arguments,
+        llm=None,
+        pipeline_worker=worker,
+        context=LLMContext(),
+        result_callback=callback,
+        app_resources=getattr(worker, "app_resources", None),
+        worker_runner=getattr(worker, "worker_runner", None),
+        turn_idx=call.turn_idx,
+        event=call.event,
+        modality=getattr(call.event, "modality", None),
+        frames=getattr(call.event, "frames", ()),
+    )
+
+
+@dataclass
+class _Raised:
+    """A handler's exception, returned rather than raised: the runner reports it once."""
+
+    error: Exception
+
+
+async def _call_handler(handler: Callable[..., Any], params: TavusFunctionCallParams) -> Any:
+    try:
+        value = handler(params)
+        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+            value = await value
+    except Exception as e:
+        return _Raised(e)
+    return value
+
+
+__all__ = ["TavusFunctionCallParams", "ToolRunner"]
