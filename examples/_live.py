@@ -99,7 +99,7 @@ def conversation_ids() -> dict[str, str]:
 def call_properties() -> dict[str, int]:
     """Conversation properties that bound what a forgotten example can cost."""
     return {
-        "max_call_duration": int(os.environ.get("TAVUS_MAX_CALL_SECONDS", "600")),
+        "max_call_duration": int(os.environ.get("TAVUS_MAX_CALL_SECONDS") or "600"),
         "participant_left_timeout": 30,
     }
 

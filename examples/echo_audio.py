@@ -404,7 +404,7 @@ def build_live(conversation, log: EchoLog, *, openai_api_key: str):
     llm = OpenAILLMService(
         api_key=openai_api_key,
         settings=OpenAILLMService.Settings(
-            model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini"), system_instruction=SYSTEM_PROMPT
+            model=os.environ.get("OPENAI_MODEL") or "gpt-4.1-mini", system_instruction=SYSTEM_PROMPT
         ),
     )
     stt = OpenAIRealtimeSTTService(api_key=openai_api_key)

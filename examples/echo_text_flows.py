@@ -420,7 +420,7 @@ def build_live(conversation, timeline: Timeline, *, openai_api_key: str):
     session = live.connect(conversation, params=TavusInteractionsParams(mode="echo_text"))
     llm = OpenAILLMService(
         api_key=openai_api_key,
-        settings=OpenAILLMService.Settings(model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini")),
+        settings=OpenAILLMService.Settings(model=os.environ.get("OPENAI_MODEL") or "gpt-4.1-mini"),
     )
     stt = OpenAIRealtimeSTTService(api_key=openai_api_key)
     pipeline, aggregators = build_bot(

@@ -392,3 +392,50 @@ async def test_the_runner_route_creates_a_conversation_starts_the_bot_and_opens_
         response = await client.get("/tavus")
     assert response.status_code == 502 and "unknown pal" in response.json()["detail"]
     assert KEY not in response.text
+
+
+# --- the README's snippets and env.example ------------------------------------------------
+
+ROOT = EXAMPLES.parent
+
+
+def readme_snippets() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_has_python_snippets():
+    assert len(readme_snippets()) >= 3
+
+
+@pytest.mark.parametrize("index", range(len(readme_snippets())))
+def test_each_readme_snippet_is_self_contained_and_runs_offline(index):
+    # Each snippet runs on its own, in a fresh interpreter with no keys: no name it uses is
+    # left undefined, and nothing it does at module level needs a network (a snippet that
+    # goes live does so under `if __name__ == "__main__"`, which is not run here).
+    snippet = readme_snippets()[index]
+    compile(snippet, f"README snippet {index}", "exec")
+    code = f"exec(compile({snippet!r}, 'README snippet', 'exec'), {{'__name__': 'snippet'}})"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_env_example_lists_every_variable_an_example_reads():
+    read: set[str] = set()
+    for path in EXAMPLES.glob("*.py"):
+        source = path.read_text()
+        read |= set(
+            re.findall(
+                r"""(?:environ(?:\.get)?\(|environ\[|env\.get\(|env\[)["']([A-Z_]+)["']""", source
+            )
+        )
+    assert {"TAVUS_API_KEY", "TAVUS_PAL_ID", "OPENAI_API_KEY"} <= read  # the scan works
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
+    assert read - listed == set()
