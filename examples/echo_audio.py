@@ -18,16 +18,16 @@ echo-mode replica that speaks for as long as the audio lasts::
     python examples/echo_audio.py            # about 7 seconds
     python examples/echo_audio.py --speed 1  # real time
 
-Live, when ``TAVUS_API_KEY`` is set (see the README, "Going live")::
+Live, ``bot(runner_args)`` runs under Pipecat's runner: any runner option switches to it (see
+the README, "Going live")::
 
-    TAVUS_API_KEY=... TAVUS_PAL_ID=... OPENAI_API_KEY=... python examples/echo_audio.py
+    python examples/echo_audio.py -t daily   # then open http://localhost:7860/tavus
 
-with OpenAI for speech-to-text and the LLM, and Cartesia for the voice when
+with an echo-mode PAL, OpenAI for speech-to-text and the LLM, and Cartesia for the voice when
 ``CARTESIA_API_KEY`` and ``CARTESIA_VOICE_ID`` are set (OpenAI's TTS otherwise).
 
-Exit status: 0 when the conversation went as scripted (live: at least one utterance was
-voiced and every message stayed under the cap), 1 otherwise, 2 when a live run is missing
-settings.
+Exit status offline: 0 when the conversation went as scripted, 1 otherwise; 2 when a live
+start is missing settings.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from _live import missing_settings, run_with_pipecat_runner, session_problem, tavus_conversation
 from _offline import LLMRule, ScriptedLLMService, Timeline, ToneTTSService, user_turn_params
 from live_full import GET_WEATHER
 from loguru import logger
@@ -307,7 +308,7 @@ async def user(sim: TavusSimulator) -> None:
 async def main_offline(speed: float) -> int:
     """Run against the simulator; return the exit code."""
     print("Offline: echo-mode replica simulator, scripted LLM, tone TTS")
-    print("(set TAVUS_API_KEY to go live)")
+    print("(live: see the README, Going live)")
     sim = TavusSimulator(mode="echo", persona=ScriptedPersona(name="Ada"), speed=speed)
     transport = SimulatedTransport(sim, user_transcription=True)
     params = TavusInteractionsParams(mode="echo_audio", conversation_id=sim.conversation_id)
@@ -353,8 +354,10 @@ async def main_offline(speed: float) -> int:
 
 # --- live ---------------------------------------------------------------------------------
 
+NAME = "pipecat-tavus-interactions echo_audio"
+LIVE_EXTRA = ("OPENAI_API_KEY",)
 LIVE_SETTINGS = """\
-To run this example live, set:
+To run this example live, set (in the environment or a .env file):
   TAVUS_API_KEY      your Tavus API key
   TAVUS_PAL_ID       an echo-mode PAL (pipeline_mode "echo"); TAVUS_PERSONA_ID also works
   TAVUS_FACE_ID      the face to show, unless the PAL has a default; TAVUS_REPLICA_ID also works
@@ -401,7 +404,7 @@ def build_live(conversation, log: EchoLog, *, openai_api_key: str):
     llm = OpenAILLMService(
         api_key=openai_api_key,
         settings=OpenAILLMService.Settings(
-            model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini"), system_instruction=SYSTEM_PROMPT
+            model=os.environ.get("OPENAI_MODEL") or "gpt-4.1-mini", system_instruction=SYSTEM_PROMPT
         ),
     )
     stt = OpenAIRealtimeSTTService(api_key=openai_api_key)
@@ -417,41 +420,39 @@ def build_live(conversation, log: EchoLog, *, openai_api_key: str):
     return session, pipeline
 
 
-async def main_live() -> int:
-    """Run the bot in a real Tavus conversation; return the exit code."""
-    from live_full import call_properties, conversation_ids, missing_settings
+async def bot(runner_args) -> None:
+    """Run the bot in one Tavus conversation: the entry point of Pipecat's runner.
 
-    missing = missing_settings(extra=("OPENAI_API_KEY",))
-    if missing:
-        print(f"Missing: {', '.join(missing)}\n{LIVE_SETTINGS}")
-        return 2
-
-    import aiohttp
-
-    from pipecat_tavus_interactions.api import TavusAPI
-
+    Args:
+        runner_args: The session's ``RunnerArguments`` (its ``body`` may name the
+            conversation to join; see ``_live.py``).
+    """
+    problem = session_problem(runner_args)
+    missing = missing_settings(LIVE_EXTRA)
+    if problem or missing:
+        logger.error(f"Not started: {problem or 'missing ' + ', '.join(missing)}")
+        return
     log = EchoLog(Timeline())
-    async with aiohttp.ClientSession() as http:
-        api = TavusAPI(api_key=os.environ["TAVUS_API_KEY"], session=http)
-        async with api.conversation(
-            **conversation_ids(),
-            conversation_name="pipecat-tavus-interactions echo_audio",
-            properties=call_properties(),
-        ) as conversation:
-            print(f"Join the conversation in a browser: {conversation.conversation_url}")
-            session, pipeline = build_live(
-                conversation, log, openai_api_key=os.environ["OPENAI_API_KEY"]
-            )
-            await run(session.tavus, session.pipeline_worker(pipeline), handle_sigint=True)
-    under_cap = report(log, session.tavus.params.max_message_bytes)
-    return 0 if under_cap and any(u.done for u in log.utterances.values()) else 1
+    async with tavus_conversation(runner_args, name=NAME) as conversation:
+        session, pipeline = build_live(
+            conversation, log, openai_api_key=os.environ["OPENAI_API_KEY"]
+        )
+        handle_sigint = getattr(runner_args, "handle_sigint", False)
+        await run(session.tavus, session.pipeline_worker(pipeline), handle_sigint=handle_sigint)
+    report(log, session.tavus.params.max_message_bytes)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Any other argument (-t daily, ...) goes to Pipecat's runner and runs it live.",
+    )
     parser.add_argument("--speed", type=float, default=4.0, help="simulated time factor")
-    args = parser.parse_args()
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
-    live_run = bool(os.environ.get("TAVUS_API_KEY"))
-    sys.exit(asyncio.run(main_live() if live_run else main_offline(args.speed)))
+    args, runner_argv = parser.parse_known_args()
+    if runner_argv:  # live, under Pipecat's runner
+        sys.argv = [sys.argv[0], *runner_argv]
+        run_with_pipecat_runner(bot, name=NAME, settings_help=LIVE_SETTINGS, extra=LIVE_EXTRA)
+    else:
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+        sys.exit(asyncio.run(main_offline(args.speed)))

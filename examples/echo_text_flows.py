@@ -16,13 +16,14 @@ from an STT::
     python examples/echo_text_flows.py            # about 8 seconds
     python examples/echo_text_flows.py --speed 1  # the replica speaks in real time
 
-Live, when ``TAVUS_API_KEY`` is set: a real conversation with an echo-mode PAL, OpenAI for
-speech-to-text and the LLM (see the README, "Going live")::
+Live, ``bot(runner_args)`` runs under Pipecat's runner: any runner option switches to it, for
+a real conversation with an echo-mode PAL, OpenAI for speech-to-text and the LLM (see the
+README, "Going live")::
 
-    TAVUS_API_KEY=... TAVUS_PAL_ID=... OPENAI_API_KEY=... python examples/echo_text_flows.py
+    python examples/echo_text_flows.py -t daily   # then open http://localhost:7860/tavus
 
-Exit status: 0 when the order was taken and confirmed as scripted, 1 otherwise, 2 when a
-live run is missing settings.
+Exit status offline: 0 when the order was taken and confirmed as scripted, 1 otherwise; 2
+when a live start is missing settings.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import os
 import sys
 from typing import Any
 
+from _live import missing_settings, run_with_pipecat_runner, session_problem, tavus_conversation
 from _offline import LLMRule, ScriptedLLMService, Timeline, user_turn_params
 from loguru import logger
 from pipecat.flows import FlowManager, FlowsFunctionSchema, NodeConfig
@@ -351,7 +353,7 @@ def report(flow: PizzaFlow, spoken: list[str], *, interrupted: int | None) -> in
 
 async def main_offline(speed: float) -> int:
     """Run the flow against the simulator; return the exit code."""
-    print("Offline: echo-mode replica simulator, scripted LLM (set TAVUS_API_KEY to go live)")
+    print("Offline: echo-mode replica simulator, scripted LLM (live: see the README)")
     sim = TavusSimulator(mode="echo", persona=ScriptedPersona(name="Tony"), speed=speed)
     transport = SimulatedTransport(sim, user_transcription=True)
     tavus = TavusInteractions(
@@ -387,8 +389,10 @@ async def main_offline(speed: float) -> int:
     return report(flow, spoken, interrupted=interrupted)
 
 
+NAME = "pipecat-tavus-interactions echo_text_flows"
+LIVE_EXTRA = ("OPENAI_API_KEY",)
 LIVE_SETTINGS = """\
-To run this example live, set:
+To run this example live, set (in the environment or a .env file):
   TAVUS_API_KEY    your Tavus API key
   TAVUS_PAL_ID     an echo-mode PAL (pipeline_mode "echo"); TAVUS_PERSONA_ID also works
   TAVUS_FACE_ID    the face to show, unless the PAL has a default; TAVUS_REPLICA_ID also works
@@ -416,7 +420,7 @@ def build_live(conversation, timeline: Timeline, *, openai_api_key: str):
     session = live.connect(conversation, params=TavusInteractionsParams(mode="echo_text"))
     llm = OpenAILLMService(
         api_key=openai_api_key,
-        settings=OpenAILLMService.Settings(model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini")),
+        settings=OpenAILLMService.Settings(model=os.environ.get("OPENAI_MODEL") or "gpt-4.1-mini"),
     )
     stt = OpenAIRealtimeSTTService(api_key=openai_api_key)
     pipeline, aggregators = build_bot(
@@ -426,44 +430,48 @@ def build_live(conversation, timeline: Timeline, *, openai_api_key: str):
     return session, pipeline, llm, PizzaFlow(timeline), aggregators
 
 
-async def main_live() -> int:
-    """Run the same flow in a real Tavus conversation; return the exit code."""
-    from live_full import call_properties, conversation_ids, missing_settings
+async def bot(runner_args) -> None:
+    """Run the flow in one Tavus conversation: the entry point of Pipecat's runner.
 
-    missing = missing_settings(extra=("OPENAI_API_KEY",))
-    if missing:
-        print(f"Missing: {', '.join(missing)}\n{LIVE_SETTINGS}")
-        return 2
-
-    import aiohttp
-
-    from pipecat_tavus_interactions.api import TavusAPI
-
+    Args:
+        runner_args: The session's ``RunnerArguments`` (its ``body`` may name the
+            conversation to join; see ``_live.py``).
+    """
+    problem = session_problem(runner_args)
+    missing = missing_settings(LIVE_EXTRA)
+    if problem or missing:
+        logger.error(f"Not started: {problem or 'missing ' + ', '.join(missing)}")
+        return
     timeline = Timeline()
-    async with aiohttp.ClientSession() as http:
-        api = TavusAPI(api_key=os.environ["TAVUS_API_KEY"], session=http)
-        async with api.conversation(
-            **conversation_ids(),
-            conversation_name="pipecat-tavus-interactions echo_text_flows",
-            properties=call_properties(),
-        ) as conversation:
-            print(f"Join the conversation in a browser: {conversation.conversation_url}")
-            session, pipeline, llm, flow, aggregators = build_live(
-                conversation, timeline, openai_api_key=os.environ["OPENAI_API_KEY"]
-            )
-            worker = session.pipeline_worker(pipeline)
-            await run(
-                session.transport, session.tavus, llm, worker, flow, aggregators, handle_sigint=True
-            )
-    spoken = timeline.said("replica")
-    return report(flow, spoken, interrupted=None)
+    async with tavus_conversation(runner_args, name=NAME) as conversation:
+        session, pipeline, llm, flow, aggregators = build_live(
+            conversation, timeline, openai_api_key=os.environ["OPENAI_API_KEY"]
+        )
+        worker = session.pipeline_worker(pipeline)
+        handle_sigint = getattr(runner_args, "handle_sigint", False)
+        await run(
+            session.transport,
+            session.tavus,
+            llm,
+            worker,
+            flow,
+            aggregators,
+            handle_sigint=handle_sigint,
+        )
+    report(flow, timeline.said("replica"), interrupted=None)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Any other argument (-t daily, ...) goes to Pipecat's runner and runs it live.",
+    )
     parser.add_argument("--speed", type=float, default=4.0, help="simulated time factor")
-    args = parser.parse_args()
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
-    live_run = bool(os.environ.get("TAVUS_API_KEY"))
-    sys.exit(asyncio.run(main_live() if live_run else main_offline(args.speed)))
+    args, runner_argv = parser.parse_known_args()
+    if runner_argv:  # live, under Pipecat's runner
+        sys.argv = [sys.argv[0], *runner_argv]
+        run_with_pipecat_runner(bot, name=NAME, settings_help=LIVE_SETTINGS, extra=LIVE_EXTRA)
+    else:
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+        sys.exit(asyncio.run(main_offline(args.speed)))

@@ -2,38 +2,47 @@
 
 Tavus runs the replica's speech recognition, LLM and voice; this bot joins the conversation's
 Daily room next to it, runs the ``get_weather`` tool whenever the replica's LLM calls it,
-returns the result, and prints the turn timeline as the conversation goes. It creates the
-conversation, prints its URL for you to join, runs until the replica leaves (or Ctrl-C), and
-always ends the conversation, because Tavus bills from creation until the end.
+returns the result, and prints the turn timeline as the conversation goes. It runs until the
+replica leaves (or the pipeline is stopped), and the conversation is always ended, because
+Tavus bills from creation until the end.
 
-    TAVUS_API_KEY=... TAVUS_PAL_ID=... python examples/live_full.py
+``bot(runner_args)`` is the entry point of Pipecat's runner and of Pipecat Cloud (see
+``_live.py`` for how a session finds its Tavus conversation). Locally::
+
+    python examples/live_full.py -t daily
+    # then open http://localhost:7860/tavus: a conversation is created and its room opens
 
 The PAL must be a ``full`` mode PAL whose LLM declares the ``get_weather`` tool; print the
 tool definition to paste into its ``layers.llm.tools`` with::
 
     python examples/live_full.py --print-tool
 
-Without ``TAVUS_API_KEY`` it prints what to set and exits with status 2. Exit status 0 means
-the conversation had at least one completed turn.
+With a required variable missing it prints what to set and exits with status 2. There is no
+offline mode here: ``python examples/quickstart.py`` is the same bot against the simulator.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import os
 import sys
 
+from _live import (
+    missing_settings,
+    run_with_pipecat_runner,
+    session_problem,
+    tavus_conversation,
+)
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.workers.runner import WorkerRunner
 from quickstart import summarize, wire_bot
 
 from pipecat_tavus_interactions import TavusInteractionsParams, TurnRecord
 from pipecat_tavus_interactions.tool_schema import export_tavus_tools
 
+NAME = "pipecat-tavus-interactions live_full"
 LIVE_SETTINGS = """\
-To run this example live, set:
+To run this example live, set (in the environment or a .env file):
   TAVUS_API_KEY   your Tavus API key
   TAVUS_PAL_ID    a full-mode PAL whose LLM declares the get_weather tool
                   (python examples/live_full.py --print-tool); TAVUS_PERSONA_ID also works
@@ -48,93 +57,40 @@ GET_WEATHER = FunctionSchema(
 )
 
 
-def missing_settings(extra: tuple[str, ...] = ()) -> list[str]:
-    """Return the names of the required environment variables that are not set.
+async def bot(runner_args) -> None:
+    """Run the bot in one Tavus conversation: the entry point of Pipecat's runner.
 
     Args:
-        extra: Further variables the caller needs (for example an LLM key).
+        runner_args: The session's ``RunnerArguments`` (its ``body`` may name the
+            conversation to join; see ``_live.py``).
     """
-    env = os.environ
-    missing = [] if env.get("TAVUS_API_KEY") else ["TAVUS_API_KEY"]
-    if not (env.get("TAVUS_PAL_ID") or env.get("TAVUS_PERSONA_ID")):
-        missing.append("TAVUS_PAL_ID")
-    missing.extend(name for name in extra if not env.get(name))
-    return missing
+    from pipecat_tavus_interactions import live  # imported here: offline users never need it
 
-
-def conversation_ids() -> dict[str, str]:
-    """The PAL and face to create the conversation with, from the environment."""
-    env = os.environ
-    ids: dict[str, str] = {}
-    if env.get("TAVUS_PAL_ID"):
-        ids["pal_id"] = env["TAVUS_PAL_ID"]
-    elif env.get("TAVUS_PERSONA_ID"):
-        ids["persona_id"] = env["TAVUS_PERSONA_ID"]
-    if env.get("TAVUS_FACE_ID"):
-        ids["face_id"] = env["TAVUS_FACE_ID"]
-    elif env.get("TAVUS_REPLICA_ID"):
-        ids["replica_id"] = env["TAVUS_REPLICA_ID"]
-    return ids
-
-
-def call_properties() -> dict[str, int]:
-    """Conversation properties that bound what a forgotten example can cost."""
-    return {
-        "max_call_duration": int(os.environ.get("TAVUS_MAX_CALL_SECONDS", "600")),
-        "participant_left_timeout": 30,
-    }
-
-
-async def main_live() -> int:
-    """Create a conversation, run the bot in it until it ends; return the exit code."""
+    problem = session_problem(runner_args)
     missing = missing_settings()
-    if missing:
-        print(f"Missing: {', '.join(missing)}\n{LIVE_SETTINGS}")
-        return 2
-
-    import aiohttp
-    from pipecat.workers.runner import WorkerRunner
-
-    from pipecat_tavus_interactions import live
-    from pipecat_tavus_interactions.api import TavusAPI
-
+    if problem or missing:
+        logger.error(f"Not started: {problem or 'missing ' + ', '.join(missing)}")
+        return
     turns: list[TurnRecord] = []
-    async with aiohttp.ClientSession() as http:
-        api = TavusAPI(api_key=os.environ["TAVUS_API_KEY"], session=http)
-        async with api.conversation(
-            **conversation_ids(),
-            conversation_name="pipecat-tavus-interactions live_full",
-            properties=call_properties(),
-        ) as conversation:
-            print(f"Conversation {conversation.conversation_id} created.")
-            print(f"Join it in a browser: {conversation.conversation_url}")
-            session = live.connect(conversation, params=TavusInteractionsParams(mode="full"))
+    async with tavus_conversation(runner_args, name=NAME) as conversation:
+        session = live.connect(conversation, params=TavusInteractionsParams(mode="full"))
 
-            @session.tavus.event_handler("on_replica_joined")
-            async def on_replica_joined(tavus, event):
-                print(f"Replica joined conversation {tavus.conversation_id}")
+        @session.tavus.event_handler("on_replica_joined")
+        async def on_replica_joined(tavus, event):
+            print(f"Replica joined conversation {tavus.conversation_id}")
 
-            pipeline = wire_bot(session.transport, session.tavus, turns)
-            worker = session.pipeline_worker(pipeline)
-            runner = WorkerRunner(handle_sigint=True)
-            await runner.add_workers(worker)
-            await runner.run()
-        print(f"Conversation {conversation.conversation_id} ended.")
+        pipeline = wire_bot(session.transport, session.tavus, turns)
+        # The runner's pipeline_idle_timeout_secs is not used: Tavus ends the conversation
+        # (see LiveSession.worker_kwargs).
+        worker = session.pipeline_worker(pipeline)
+        runner = WorkerRunner(handle_sigint=getattr(runner_args, "handle_sigint", False))
+        await runner.add_workers(worker)
+        await runner.run()
     summarize(turns)
-    return 0 if turns else 1
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--print-tool",
-        action="store_true",
-        help="print the get_weather tool for the PAL's layers.llm.tools, and exit",
-    )
-    args = parser.parse_args()
-    if args.print_tool:
+    if "--print-tool" in sys.argv[1:]:
         print(json.dumps(export_tavus_tools([GET_WEATHER]), indent=2))
         sys.exit(0)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
-    sys.exit(asyncio.run(main_live()))
+    run_with_pipecat_runner(bot, name=NAME, settings_help=LIVE_SETTINGS)

@@ -8,16 +8,15 @@ prints a turn-by-turn timeline from the turn ledger.
     python examples/quickstart.py            # about 3 seconds
     python examples/quickstart.py --speed 1  # real time
 
-Going live is the same bot on a ``DailyTransport`` joined to a real conversation: with
-``TAVUS_API_KEY`` (and ``TAVUS_PAL_ID``) set, this script runs ``examples/live_full.py`` (see
-the README, "Going live").
+It always runs offline, whatever the environment holds. Going live is the same bot on a
+``DailyTransport`` joined to a real conversation: ``examples/live_full.py``, started with
+Pipecat's runner (see the README, "Going live").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from loguru import logger
@@ -155,8 +154,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    if os.environ.get("TAVUS_API_KEY"):  # the same bot in a real Tavus conversation
-        from live_full import main_live
-
-        sys.exit(asyncio.run(main_live()))
     sys.exit(asyncio.run(main(args.speed)))

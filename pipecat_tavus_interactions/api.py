@@ -16,8 +16,12 @@ Failure policy:
 * **Ending.** :meth:`TavusAPI.end_conversation` is idempotent (see its docstring for exactly
   which answers count as "already ended"), and :meth:`TavusAPI.conversation` ends what it
   created on every exit path, because Tavus bills a conversation from creation until it ends.
-* **Secrets.** The API key is never logged, never part of a repr, and never part of an error
-  message: it is also scrubbed from any server message that echoes it.
+* **Secrets.** The API key is held as a ``pydantic.SecretStr``: it is never logged, never part
+  of a repr, and never part of an error message; it is also scrubbed from any server message
+  that echoes it.
+* **Misuse.** Bad arguments raise :class:`~pipecat_tavus_interactions.exceptions.ConfigurationError`
+  (a ``ValueError``) or :class:`~pipecat_tavus_interactions.exceptions.ConfigurationTypeError`
+  (a ``TypeError``) before anything is sent, with a message that says what to change.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
+import inspect
 import json
 import math
 from collections.abc import Coroutine, Mapping
@@ -38,9 +43,14 @@ from urllib.parse import quote
 
 import aiohttp
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from pipecat_tavus_interactions.exceptions import TavusAPIError
+from pipecat_tavus_interactions.exceptions import (
+    ConfigurationError,
+    ConfigurationTypeError,
+    TavusAPIError,
+    UsageError,
+)
 from pipecat_tavus_interactions.tool_schema import ToolsLike, export_tavus_tools
 
 __all__ = [
@@ -195,23 +205,6 @@ class _Retry(Enum):
     RATE_LIMIT_ONLY = "rate_limit_only"  # 429 only: the request was not processed
 
 
-class _Secret:
-    """Holds the API key; its repr is masked so tracebacks with locals cannot show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return _MASK
-
-    __str__ = __repr__
-
-
 class TavusAPI:
     """Async client for the Tavus REST API, on an injected ``aiohttp.ClientSession``.
 
@@ -253,20 +246,28 @@ class TavusAPI:
             timeout_s: Total time allowed for one attempt (connect, send, read).
 
         Raises:
-            ValueError: An empty key, or a negative/zero retry or timeout setting.
+            ConfigurationError: An empty key, or a negative/zero retry or timeout setting
+                (also a ``ValueError``).
         """
         if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
+            raise ConfigurationError(
+                "api_key must be a non-empty string: pass your Tavus API key (for example "
+                "from the TAVUS_API_KEY environment variable)"
+            )
         if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ConfigurationError(f"max_retries must be >= 0, not {max_retries}")
         if backoff_s < 0 or max_retry_delay_s < 0:
-            raise ValueError("backoff_s and max_retry_delay_s must be >= 0")
+            raise ConfigurationError(
+                f"backoff_s and max_retry_delay_s must be >= 0, not {backoff_s} and "
+                f"{max_retry_delay_s}"
+            )
         if timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
+            raise ConfigurationError(f"timeout_s must be > 0, not {timeout_s}")
         base = base_url.rstrip("/")
         if base.endswith("/v2"):
             base = base[: -len("/v2")]
-        self._api_key = _Secret(api_key)
+        # SecretStr: its repr and str are masked, so tracebacks with locals cannot show it.
+        self._api_key = SecretStr(api_key)
         self._session = session
         self._base_url = base
         self._max_retries = max_retries
@@ -328,7 +329,9 @@ class TavusAPI:
             The created conversation.
 
         Raises:
-            ValueError: Both spellings of one id, or ``extra`` repeats a named field.
+            ConfigurationError: Both spellings of one id, or ``extra`` repeats a named field.
+            ConfigurationTypeError: ``properties`` is not a ``ConversationProperties``, a
+                mapping or ``None``.
             TavusAPIError: The API refused the request or could not be reached.
         """
         body = _conversation_body(
@@ -371,9 +374,17 @@ class TavusAPI:
             An async context manager that yields the :class:`Conversation`.
 
         Raises:
-            ValueError: Invalid arguments (checked now, before anything is sent).
-            TypeError: An unknown keyword argument.
+            ConfigurationError: Invalid arguments (checked now, before anything is sent).
+            ConfigurationTypeError: An unknown keyword argument, or an argument of the wrong
+                type.
         """
+        unknown = sorted(set(kwargs) - _CONVERSATION_ARGUMENTS)
+        if unknown:
+            raise ConfigurationTypeError(
+                f"conversation() got unknown argument(s) {', '.join(unknown)}; it takes the "
+                f"keyword arguments of create_conversation: "
+                f"{', '.join(sorted(_CONVERSATION_ARGUMENTS))}"
+            )
         return _ConversationScope(self, _conversation_body(**kwargs))
 
     async def get_conversation(
@@ -506,8 +517,8 @@ class TavusAPI:
             The created persona.
 
         Raises:
-            ValueError: Bad ``pipeline_mode``, tools given both here and in ``layers``, or
-                ``extra`` repeating a named field.
+            ConfigurationError: Bad ``pipeline_mode``, tools given both here and in
+                ``layers``, or ``extra`` repeating a named field.
             TavusAPIError: The API refused the request or could not be reached.
         """
         body = _persona_body(
@@ -551,8 +562,8 @@ class TavusAPI:
             The created PAL.
 
         Raises:
-            ValueError: Bad ``pipeline_mode``, tools given both here and in ``layers``, or
-                ``extra`` repeating a named field.
+            ConfigurationError: Bad ``pipeline_mode``, tools given both here and in
+                ``layers``, or ``extra`` repeating a named field.
             TavusAPIError: The API refused the request or could not be reached.
         """
         body = _persona_body(
@@ -644,7 +655,7 @@ class TavusAPI:
             ) from None
 
     def _headers(self) -> dict[str, str]:
-        return {"x-api-key": self._api_key.reveal(), "Accept": "application/json"}
+        return {"x-api-key": self._api_key.get_secret_value(), "Accept": "application/json"}
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -652,7 +663,7 @@ class TavusAPI:
         return min(self._backoff_s * 2 ** (attempt - 1), self._max_retry_delay_s)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key.reveal(), _MASK)
+        return text.replace(self._api_key.get_secret_value(), _MASK)
 
     def _error_text(self, raw: bytes, status: int) -> str:
         """A readable message from an error body: its ``message``/``error`` when JSON."""
@@ -706,7 +717,10 @@ class _ConversationScope(AbstractAsyncContextManager[Conversation]):
 
     async def __aenter__(self) -> Conversation:
         if self._entered:
-            raise RuntimeError("a conversation() scope can only be entered once")
+            raise UsageError(
+                "a conversation() scope can only be entered once: call api.conversation(...) "
+                "again for another conversation"
+            )
         self._entered = True
         create = asyncio.ensure_future(self._api._post_conversation(self._body))
         try:
@@ -769,13 +783,16 @@ class _ConversationScope(AbstractAsyncContextManager[Conversation]):
 
 def _segment(value: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError("conversation_id must be a non-empty string")
+        raise ConfigurationError(
+            f"conversation_id must be a non-empty string, not {value!r}: pass the id that "
+            "create_conversation returned"
+        )
     return quote(value, safe="")
 
 
 def _one_id(new_name: str, new: str | None, legacy_name: str, legacy: str | None) -> dict[str, str]:
     if new is not None and legacy is not None:
-        raise ValueError(
+        raise ConfigurationError(
             f"give {new_name} or its legacy name {legacy_name}, not both "
             f"({new_name}={new!r}, {legacy_name}={legacy!r})"
         )
@@ -791,7 +808,10 @@ def _merge_extra(body: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[
         return body
     repeated = sorted(set(extra) & set(body))
     if repeated:
-        raise ValueError(f"extra repeats fields given by name: {', '.join(repeated)}")
+        raise ConfigurationError(
+            f"extra repeats fields given by name: {', '.join(repeated)}; pass each field "
+            "once, either by name or in extra"
+        )
     body.update(copy.deepcopy(dict(extra)))
     return body
 
@@ -832,10 +852,16 @@ def _conversation_body(
     elif properties is None:
         props = {}
     else:
-        raise TypeError("properties must be a ConversationProperties, a mapping or None")
+        raise ConfigurationTypeError(
+            "properties must be a ConversationProperties, a mapping or None, not "
+            f"{type(properties).__name__}"
+        )
     if props:
         body["properties"] = props
     return _merge_extra(body, extra)
+
+
+_CONVERSATION_ARGUMENTS = frozenset(inspect.signature(_conversation_body).parameters)
 
 
 def _persona_body(
@@ -850,7 +876,7 @@ def _persona_body(
     extra: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     if pipeline_mode is not None and pipeline_mode not in ("full", "echo"):
-        raise ValueError(f"pipeline_mode must be 'full' or 'echo', not {pipeline_mode!r}")
+        raise ConfigurationError(f"pipeline_mode must be 'full' or 'echo', not {pipeline_mode!r}")
     name_key, default_key = names
     fields = {
         name_key: name,
@@ -863,9 +889,14 @@ def _persona_body(
     if tools is not None:
         llm = merged_layers.get("llm", {})
         if not isinstance(llm, Mapping):
-            raise ValueError("layers['llm'] must be a mapping")
+            raise ConfigurationError(
+                f"layers['llm'] must be a mapping (a dict of LLM settings), not "
+                f"{type(llm).__name__}"
+            )
         if "tools" in llm:
-            raise ValueError("tools given twice: pass them as tools= or in layers['llm']['tools']")
+            raise ConfigurationError(
+                "tools given twice: pass them as tools= or in layers['llm']['tools']"
+            )
         merged_layers["llm"] = {**llm, "tools": export_tavus_tools(tools)}
     if merged_layers or layers is not None:
         body["layers"] = merged_layers

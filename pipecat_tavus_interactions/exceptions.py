@@ -6,8 +6,14 @@ Every error this package raises derives from :class:`TavusInteractionsError`::
     ├── ProtocolError
     │   ├── LocalProtocolError    our own misuse: what to change is in the message
     │   └── RemoteProtocolError   (also a ValueError) bad input from the wire
+    ├── ConfigurationError        (also a ValueError) a bad argument or setting
+    │   └── ConfigurationTypeError    (also a TypeError) an argument of the wrong type
+    ├── UsageError                (also a RuntimeError) a call made in the wrong state
     ├── ReplicaNotReadyError      interactions held past the readiness timeout
     └── TavusAPIError             the REST API answered with an error (status, retryable)
+
+The configuration and usage errors keep the builtin they replace as a second base, so code
+written as ``except ValueError`` (or ``TypeError``, ``RuntimeError``) still catches them.
 
 Wire input never raises out of a processor: a ``RemoteProtocolError`` raised by
 ``parse_message`` is caught by the input processor, counted and reported through
@@ -54,6 +60,29 @@ class RemoteProtocolError(ProtocolError, ValueError):
         self.reason = reason
         self.detail = detail
         self.raw = raw
+
+
+class ConfigurationError(TavusInteractionsError, ValueError):
+    """A value given to this package (an argument, a setting) cannot be used.
+
+    Raised at the call site, before anything is sent; the message names the argument and says
+    what to change. Also a ``ValueError``.
+    """
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """An argument given to this package has the wrong type.
+
+    The message names the argument and the types it accepts. Also a ``TypeError`` (and a
+    :class:`ConfigurationError`).
+    """
+
+
+class UsageError(TavusInteractionsError, RuntimeError):
+    """An object was used in a state that does not allow the call (for example re-entered).
+
+    Also a ``RuntimeError``.
+    """
 
 
 class ReplicaNotReadyError(TavusInteractionsError):

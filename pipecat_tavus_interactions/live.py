@@ -42,6 +42,7 @@ from pipecat.pipeline.worker import PipelineWorker
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
 from .api import Conversation
+from .exceptions import ConfigurationError, ConfigurationTypeError
 from .params import Mode, TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
 
@@ -76,11 +77,11 @@ def daily_params_for(mode: Mode, **overrides: Any) -> DailyParams:
         The parameters.
 
     Raises:
-        ValueError: Unknown ``mode``, or overrides that would mix the replica's voice into
-            the bot's audio input.
+        ConfigurationError: Unknown ``mode``, or overrides that would mix the replica's voice
+            into the bot's audio input (also a ``ValueError``).
     """
     if mode not in ("full", "echo_text", "echo_audio"):
-        raise ValueError(f"mode must be 'full', 'echo_text' or 'echo_audio', not {mode!r}")
+        raise ConfigurationError(f"mode must be 'full', 'echo_text' or 'echo_audio', not {mode!r}")
     listens = mode != "full"
     fields: dict[str, Any] = {
         "audio_in_enabled": listens,
@@ -101,7 +102,7 @@ def _check_daily_params(mode: Mode, params: DailyParams) -> None:
     if params.audio_in_enabled and not params.audio_in_user_tracks:
         # Without per-participant tracks Daily mixes the whole room into one stream, the
         # replica's voice included, and there is no track to unsubscribe from.
-        raise ValueError(
+        raise ConfigurationError(
             f"{mode} mode: audio_in_user_tracks=False mixes the replica's voice into the "
             "bot's audio input (its STT would transcribe the replica); keep it True"
         )
@@ -117,16 +118,25 @@ def _conversation_fields(conversation: Conversation | Mapping[str, Any]) -> tupl
         url = conversation.get("conversation_url")
         token = conversation.get("meeting_token")
     else:
-        raise TypeError(
+        raise ConfigurationTypeError(
             "conversation must be an api.Conversation or a mapping with conversation_id and "
             f"conversation_url, not {type(conversation).__name__}"
         )
     if not isinstance(cid, str) or not cid:
-        raise ValueError("the conversation has no conversation_id")
+        raise ConfigurationError(
+            "the conversation has no conversation_id: pass the conversation TavusAPI created "
+            "(or a mapping with its conversation_id and conversation_url)"
+        )
     if not isinstance(url, str) or not url:
-        raise ValueError(f"conversation {cid} has no conversation_url to join")
+        raise ConfigurationError(
+            f"conversation {cid} has no conversation_url to join: pass the conversation_url "
+            "Tavus returned when the conversation was created"
+        )
     if token is not None and (not isinstance(token, str) or not token):
-        raise ValueError(f"conversation {cid}: meeting_token must be a non-empty string")
+        raise ConfigurationError(
+            f"conversation {cid}: meeting_token must be a non-empty string, or left out for "
+            "a public room"
+        )
     return cid, url, token
 
 
@@ -253,7 +263,15 @@ class LiveSession:
 
         Returns:
             The worker, ready for ``WorkerRunner.add_workers``/``run``.
+
+        Raises:
+            ConfigurationError: ``replica_join_timeout_s`` is zero or negative.
         """
+        if replica_join_timeout_s is not None and replica_join_timeout_s <= 0:
+            raise ConfigurationError(
+                "replica_join_timeout_s must be > 0 (seconds) or None (wait forever), not "
+                f"{replica_join_timeout_s}"
+            )
         worker = PipelineWorker(pipeline, **{**self.worker_kwargs(), **overrides})
         if end_when_replica_leaves:
 
@@ -268,8 +286,6 @@ class LiveSession:
         return worker
 
     def _add_join_timeout(self, worker: PipelineWorker, timeout_s: float) -> None:
-        if timeout_s <= 0:
-            raise ValueError("replica_join_timeout_s must be > 0 or None")
         joined = asyncio.Event()
         watch: list[asyncio.Task] = []
 
@@ -324,16 +340,18 @@ def connect(
         The :class:`LiveSession`.
 
     Raises:
-        ValueError: The conversation has no id or URL, ``params`` names another
-            conversation, or ``daily_params`` would mix the replica into the audio input.
-        TypeError: ``conversation`` is neither a ``Conversation`` nor a mapping.
+        ConfigurationError: The conversation has no id or URL, ``params`` names another
+            conversation, or ``daily_params`` would mix the replica into the audio input
+            (also a ``ValueError``).
+        ConfigurationTypeError: ``conversation`` is neither a ``Conversation`` nor a mapping
+            (also a ``TypeError``).
     """
     cid, url, token = _conversation_fields(conversation)
     params = params or TavusInteractionsParams()
     if params.conversation_id is None:
         params = params.model_copy(update={"conversation_id": cid})
     elif params.conversation_id != cid:
-        raise ValueError(
+        raise ConfigurationError(
             f"params.conversation_id is {params.conversation_id!r} but the conversation is "
             f"{cid!r}; leave it unset"
         )

@@ -10,19 +10,38 @@ Tavus reads from ``layers.llm.tools`` when a persona or PAL is created::
 
 Declaring a tool once with Pipecat's schema classes therefore serves both a Pipecat LLM and the
 Tavus-hosted LLM.
+
+Each ``FunctionSchema`` is converted by Pipecat's own ``OpenAILLMAdapter.to_provider_tools_format``
+(the OpenAI function-tool shape is exactly what Tavus reads). Two things stay ours, because the
+adapter's output is wrong for Tavus there: the adapter also emits a ``ToolsSchema``'s OpenAI
+``custom_tools`` (built-in tools such as ``{"type": "web_search"}`` that Tavus's LLM layer does
+not run), so only the standard tools are passed to it; and its dicts share the schema's own
+``properties``/``required`` objects, so the result is deep-copied before it is returned.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 
+from .exceptions import ConfigurationError, ConfigurationTypeError
+
 ToolsLike = ToolsSchema | Iterable[FunctionSchema | Mapping[str, Any]] | None
 """What :func:`export_tavus_tools` accepts."""
+
+
+@functools.cache
+def _openai_adapter() -> Any:
+    # Imported on first use: the adapter pulls in the openai package (about a second), and
+    # ``api`` imports this module, so an eager import would slow every ``TavusAPI`` user.
+    from pipecat.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
+
+    return OpenAILLMAdapter()
 
 
 def export_tavus_tools(tools: ToolsLike) -> list[dict[str, Any]]:
@@ -47,9 +66,10 @@ def export_tavus_tools(tools: ToolsLike) -> list[dict[str, Any]]:
         A JSON-serialisable list of ``{"type": "function", "function": {...}}`` dicts.
 
     Raises:
-        TypeError: An item is neither a ``FunctionSchema`` nor a mapping.
-        ValueError: A mapping is not a function tool, a tool has no name, or two tools share
-            a name (Tavus could not tell them apart).
+        ConfigurationTypeError: An item is neither a ``FunctionSchema`` nor a mapping (also a
+            ``TypeError``).
+        ConfigurationError: A mapping is not a function tool, a tool has no name, or two tools
+            share a name (Tavus could not tell them apart); also a ``ValueError``.
     """
     if tools is None:
         return []
@@ -60,7 +80,9 @@ def export_tavus_tools(tools: ToolsLike) -> list[dict[str, Any]]:
         tool = _export_one(item)
         name = tool["function"]["name"]
         if name in seen:
-            raise ValueError(f"duplicate tool name {name!r}: every tool needs a unique name")
+            raise ConfigurationError(
+                f"duplicate tool name {name!r}: every tool needs a unique name"
+            )
         seen.add(name)
         exported.append(tool)
     return exported
@@ -68,27 +90,21 @@ def export_tavus_tools(tools: ToolsLike) -> list[dict[str, Any]]:
 
 def _export_one(item: Any) -> dict[str, Any]:
     if isinstance(item, FunctionSchema):
-        function = {
-            "name": item.name,
-            "description": item.description or "",
-            "parameters": {
-                "type": "object",
-                "properties": copy.deepcopy(dict(item.properties or {})),
-                "required": list(item.required or []),
-            },
-        }
+        # One standard tool, no custom tools: see the module docstring.
+        (tool,) = _openai_adapter().to_provider_tools_format(ToolsSchema(standard_tools=[item]))
+        function = copy.deepcopy(dict(tool["function"]))
     elif isinstance(item, Mapping):
         if item.get("type") != "function" or not isinstance(item.get("function"), Mapping):
-            raise ValueError(
+            raise ConfigurationError(
                 'a tool given as a mapping must look like {"type": "function", "function": {...}}'
             )
         function = copy.deepcopy(dict(item["function"]))
     else:
-        raise TypeError(
+        raise ConfigurationTypeError(
             f"unsupported tool {type(item).__name__}: give FunctionSchema objects, a ToolsSchema "
             "or Tavus-shaped dicts"
         )
     name = function.get("name")
     if not isinstance(name, str) or not name:
-        raise ValueError("every tool needs a non-empty string name")
+        raise ConfigurationError("every tool needs a non-empty string name")
     return {"type": "function", "function": function}

@@ -612,3 +612,89 @@ def test_a_conversation_repr_never_shows_its_meeting_token():
     conv = Conversation(conversation_id="c1", conversation_url="u", meeting_token="tok-SECRET")
     assert "tok-SECRET" not in repr(conv) and "tok-SECRET" not in str(conv)
     assert conv.meeting_token == "tok-SECRET"
+
+
+def test_the_key_is_held_as_a_pydantic_secret_and_never_shown(session):
+    import traceback
+
+    from pydantic import SecretStr
+
+    api = TavusAPI(api_key=KEY, session=session)
+    held = [value for value in vars(api).values() if isinstance(value, SecretStr)]
+    assert len(held) == 1 and held[0].get_secret_value() == KEY
+    shown = [repr(api), str(api), repr(vars(api)), str(vars(api)), repr(held[0]), str(held[0])]
+    assert not [text for text in shown if KEY in text]
+    # A traceback rendered with its locals (what crash reporters show) masks it too.
+    secret = held[0]
+    try:
+        raise RuntimeError(f"failed with {secret}")
+    except RuntimeError as exc:
+        rendered = "".join(
+            traceback.TracebackException.from_exception(exc, capture_locals=True).format()
+        )
+    assert "secret = SecretStr('**********')" in rendered
+    assert KEY not in rendered
+
+
+async def test_the_key_is_sent_as_the_x_api_key_header(api, server):
+    await api.create_conversation(pal_id="p1")
+    (request,) = server.requests
+    assert request.authorized  # the simulator compared the real header value with the key
+    assert request.headers["x-api-key"] == "***"  # and recorded it masked
+
+
+# ---------------------------------------------------------------------- the error tree
+
+
+def test_argument_errors_are_package_configuration_errors(session):
+    from pipecat_tavus_interactions.exceptions import (
+        ConfigurationError,
+        ConfigurationTypeError,
+        TavusInteractionsError,
+    )
+
+    cases = [
+        (lambda: TavusAPI(api_key="", session=session), "TAVUS_API_KEY"),
+        (lambda: TavusAPI(api_key=KEY, session=session, max_retries=-1), "max_retries"),
+        (lambda: TavusAPI(api_key=KEY, session=session, backoff_s=-1), "backoff_s"),
+        (lambda: TavusAPI(api_key=KEY, session=session, timeout_s=0), "timeout_s must be > 0"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ConfigurationError, match=message) as info:
+            make()
+        assert isinstance(info.value, TavusInteractionsError)
+        assert isinstance(info.value, ValueError)  # existing `except ValueError` still works
+        assert KEY not in str(info.value)
+
+    api = TavusAPI(api_key=KEY, session=session)
+    with pytest.raises(ConfigurationError, match="not both"):
+        api.conversation(pal_id="p1", persona_id="p2")
+    with pytest.raises(ConfigurationError, match="either by name or in extra"):
+        api.conversation(pal_id="p1", extra={"pal_id": "p2"})
+    with pytest.raises(ConfigurationTypeError, match="properties must be") as info:
+        api.conversation(pal_id="p1", properties=["max_call_duration", 60])
+    assert isinstance(info.value, TypeError) and isinstance(info.value, TavusInteractionsError)
+    with pytest.raises(ConfigurationTypeError, match="unknown argument.*pal") as info:
+        api.conversation(pal="p1")
+    assert "pal_id" in str(info.value)  # the message lists what it takes
+    assert isinstance(info.value, TypeError)
+
+
+async def test_call_errors_are_package_errors(api, server):
+    from pipecat_tavus_interactions.exceptions import ConfigurationError, UsageError
+
+    with pytest.raises(ConfigurationError, match="conversation_id must be a non-empty string"):
+        await api.get_conversation("")
+    with pytest.raises(ConfigurationError, match="pipeline_mode must be 'full' or 'echo'"):
+        await api.create_pal(name="x", pipeline_mode="half")
+    with pytest.raises(ConfigurationError, match=r"layers\['llm'\] must be a mapping"):
+        await api.create_pal(name="x", layers={"llm": "gpt"}, tools=[WEATHER])
+    assert server.requests == []  # all refused before anything was sent
+
+    scope = api.conversation(pal_id="p1")
+    async with scope:
+        pass
+    with pytest.raises(UsageError, match="call api.conversation") as info:
+        async with scope:
+            pass
+    assert isinstance(info.value, RuntimeError)

@@ -1,11 +1,13 @@
 """Smoke tests for ``examples/``: each runs offline to completion, as a user would run it.
 
-Every example runs in its own subprocess, with the Tavus, OpenAI and Cartesia keys removed
-from the environment (so nothing can go live or touch the network), bounded in time, and the
-four offline runs start together so the module takes as long as the slowest one. The live
-paths are checked as far as they go without a network: the settings check (exit status 2 with
-what to set) and the wiring of the live pipelines, built against a made-up room URL without
-joining it.
+Every example runs in its own subprocess, bounded in time, and the three offline runs start
+together so the module takes as long as the slowest one. They run with made-up Tavus and OpenAI
+keys in the environment: with no runner arguments an example stays offline whatever the
+environment holds. The live paths are checked as far as they go without a network: the settings
+check (exit status 2 with what to set), the runner entry ``bot(runner_args)`` refusing sessions
+it cannot serve, the Tavus conversation a session runs in (against the loopback REST
+simulator), the runner's ``/tavus`` route, and the wiring of the live pipelines, built against a
+made-up room URL without joining it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,16 @@ SECRETS = (
 
 
 def offline_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    # Set empty rather than removed: the examples read a .env file without overriding what
+    # the environment already holds, so a developer's .env cannot fill these in.
+    env = {**os.environ, **dict.fromkeys(SECRETS, "")}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+#: Keys that would take an example live if the environment still decided it.
+FAKE_KEYS = {"TAVUS_API_KEY": "tk-test", "TAVUS_PAL_ID": "p-test", "OPENAI_API_KEY": "sk-test"}
 
 
 class Run:
@@ -88,7 +96,9 @@ def finish(proc: subprocess.Popen, started: float) -> Run:
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Run]:
     started = time.monotonic()
-    procs = {name: start(name, *args) for name, args in OFFLINE.items()}
+    procs = {
+        name: start(name, *args, env=offline_env(**FAKE_KEYS)) for name, args in OFFLINE.items()
+    }
     return {name: finish(proc, started) for name, proc in procs.items()}
 
 
@@ -155,16 +165,21 @@ def test_offline_runs_are_quick(runs, name):
 
 
 @pytest.mark.parametrize(
-    "script, env, missing",
+    "script, args, env, missing",
     [
-        ("live_full", {}, "TAVUS_API_KEY, TAVUS_PAL_ID"),
-        ("quickstart", {"TAVUS_API_KEY": "tk-test"}, "TAVUS_PAL_ID"),
-        ("echo_text_flows", {"TAVUS_API_KEY": "tk-test"}, "TAVUS_PAL_ID, OPENAI_API_KEY"),
-        ("echo_audio", {"TAVUS_API_KEY": "tk", "TAVUS_PAL_ID": "p1"}, "OPENAI_API_KEY"),
+        ("live_full", ["-t", "daily"], {}, "TAVUS_API_KEY, TAVUS_PAL_ID"),
+        ("live_full", [], {"TAVUS_API_KEY": "tk-test"}, "TAVUS_PAL_ID"),
+        (
+            "echo_text_flows",
+            ["-t", "daily"],
+            {"TAVUS_API_KEY": "tk-test"},
+            "TAVUS_PAL_ID, OPENAI_API_KEY",
+        ),
+        ("echo_audio", ["-d"], {"TAVUS_API_KEY": "tk", "TAVUS_PAL_ID": "p1"}, "OPENAI_API_KEY"),
     ],
 )
-def test_live_runs_say_what_to_set_and_exit_2(script, env, missing):
-    run = finish(start(script, env=offline_env(**env)), time.monotonic())
+def test_live_runs_say_what_to_set_and_exit_2(script, args, env, missing):
+    run = finish(start(script, *args, env=offline_env(**env)), time.monotonic())
     assert run.returncode == 2, run
     assert run.has(rf"^Missing: {re.escape(missing)}$")
     assert run.has(r"^  TAVUS_API_KEY\s+your Tavus API key$")
@@ -232,3 +247,195 @@ def test_live_pipelines_are_wired_without_joining():
         ]
     assert "OpenAILLMService" in text
     assert "OpenAITTSService" in wiring["audio"]
+
+
+# --- the runner entry, in process ---------------------------------------------------------
+
+
+@pytest.fixture
+def examples_path():
+    sys.path.insert(0, str(EXAMPLES))
+    yield
+    sys.path.remove(str(EXAMPLES))
+
+
+@pytest.fixture
+def errors():
+    from loguru import logger
+
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="ERROR")
+    yield lines
+    logger.remove(sink)
+
+
+KEY = "tk-loopback-7c1e"
+
+
+@pytest.fixture
+async def tavus_rest(monkeypatch):
+    from pipecat_tavus_interactions.simulator.rest import TavusRestSimulator
+
+    async with TavusRestSimulator(api_key=KEY) as server:
+        for name in SECRETS:
+            monkeypatch.setenv(name, "")
+        monkeypatch.setenv("TAVUS_API_KEY", KEY)
+        monkeypatch.setenv("TAVUS_PAL_ID", "p-live")
+        monkeypatch.setenv("TAVUS_FACE_ID", "r-face")
+        monkeypatch.setenv("TAVUS_API_URL", server.base_url)
+        yield server
+
+
+@pytest.mark.parametrize("script", ["live_full", "echo_text_flows", "echo_audio"])
+async def test_bot_refuses_a_session_with_its_own_daily_room(
+    examples_path, tavus_rest, errors, monkeypatch, script
+):
+    import importlib
+
+    from pipecat.runner.types import DailyRunnerArguments
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    module = importlib.import_module(script)
+    await module.bot(DailyRunnerArguments(room_url="https://example.invalid/room"))
+    assert any("its own Daily room" in line and "/tavus" in line for line in errors), errors
+    assert tavus_rest.requests == []  # no conversation was created (nothing billed)
+
+
+async def test_bot_with_settings_missing_names_them_and_starts_nothing(
+    examples_path, tavus_rest, errors, monkeypatch
+):
+    import echo_audio
+    from pipecat.runner.types import RunnerArguments
+
+    monkeypatch.setenv("TAVUS_PAL_ID", "")
+    await echo_audio.bot(RunnerArguments())
+    assert any("missing TAVUS_PAL_ID, OPENAI_API_KEY" in line for line in errors), errors
+    assert tavus_rest.requests == []
+
+
+async def test_a_session_without_a_conversation_creates_one_and_ends_it(
+    examples_path, tavus_rest, capsys
+):
+    from _live import tavus_conversation
+    from pipecat.runner.types import RunnerArguments
+
+    async with tavus_conversation(RunnerArguments(), name="test run") as conversation:
+        record = tavus_rest.conversations[conversation.conversation_id]
+        assert record["status"] == "active"
+        assert record["pal_id"] == "p-live" and record["face_id"] == "r-face"
+        assert record["conversation_name"] == "test run"
+        assert record["properties"] == {"max_call_duration": 600, "participant_left_timeout": 30}
+    assert tavus_rest.conversations[conversation.conversation_id]["status"] == "ended"
+    out = capsys.readouterr().out
+    assert f"Join it in a browser: {conversation.conversation_url}" in out
+    assert KEY not in out
+
+
+async def test_a_session_naming_a_conversation_joins_it_and_ends_it(examples_path, tavus_rest):
+    import aiohttp
+    from _live import tavus_conversation
+    from pipecat.runner.types import RunnerArguments
+
+    from pipecat_tavus_interactions.api import TavusAPI
+
+    async with aiohttp.ClientSession() as http:
+        api = TavusAPI(api_key=KEY, session=http, base_url=tavus_rest.base_url)
+        created = await api.create_conversation(pal_id="p-web", require_auth=True)
+    body = {
+        "conversation_id": created.conversation_id,
+        "conversation_url": created.conversation_url,
+        "meeting_token": created.meeting_token,
+    }
+    async with tavus_conversation(RunnerArguments(body=body), name="unused") as conversation:
+        assert conversation.conversation_id == created.conversation_id
+        assert conversation.meeting_token == created.meeting_token
+        assert len(tavus_rest.conversations) == 1  # nothing else was created
+    assert tavus_rest.conversations[created.conversation_id]["status"] == "ended"
+
+    with pytest.raises(ValueError, match="both its conversation_id and conversation_url"):
+        async with tavus_conversation(RunnerArguments(body={"conversation_id": "c1"}), name="x"):
+            pass
+
+
+async def test_the_runner_route_creates_a_conversation_starts_the_bot_and_opens_the_room(
+    examples_path, tavus_rest
+):
+    import asyncio
+
+    import httpx
+    from _live import add_tavus_route
+    from fastapi import FastAPI
+
+    started = []
+    app = FastAPI()
+
+    async def bot(runner_args):  # the example's bot would join the room from here
+        started.append(runner_args)
+
+    add_tavus_route(app, bot, name="route run")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://runner") as client:
+        response = await client.get("/tavus")
+        await asyncio.sleep(0)  # the bot session is a task
+    assert response.status_code == 307
+    (record,) = tavus_rest.conversations.values()
+    assert response.headers["location"] == record["conversation_url"]
+    assert record["conversation_name"] == "route run"
+    (runner_args,) = started
+    assert runner_args.body == {
+        "conversation_id": record["conversation_id"],
+        "conversation_url": record["conversation_url"],
+    }
+
+    tavus_rest.fail_next(400, body={"message": "unknown pal"})
+    async with httpx.AsyncClient(transport=transport, base_url="http://runner") as client:
+        response = await client.get("/tavus")
+    assert response.status_code == 502 and "unknown pal" in response.json()["detail"]
+    assert KEY not in response.text
+
+
+# --- the README's snippets and env.example ------------------------------------------------
+
+ROOT = EXAMPLES.parent
+
+
+def readme_snippets() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_has_python_snippets():
+    assert len(readme_snippets()) >= 3
+
+
+@pytest.mark.parametrize("index", range(len(readme_snippets())))
+def test_each_readme_snippet_is_self_contained_and_runs_offline(index):
+    # Each snippet runs on its own, in a fresh interpreter with no keys: no name it uses is
+    # left undefined, and nothing it does at module level needs a network (a snippet that
+    # goes live does so under `if __name__ == "__main__"`, which is not run here).
+    snippet = readme_snippets()[index]
+    compile(snippet, f"README snippet {index}", "exec")
+    code = f"exec(compile({snippet!r}, 'README snippet', 'exec'), {{'__name__': 'snippet'}})"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_env_example_lists_every_variable_an_example_reads():
+    read: set[str] = set()
+    for path in EXAMPLES.glob("*.py"):
+        source = path.read_text()
+        read |= set(
+            re.findall(
+                r"""(?:environ(?:\.get)?\(|environ\[|env\.get\(|env\[)["']([A-Z_]+)["']""", source
+            )
+        )
+    assert {"TAVUS_API_KEY", "TAVUS_PAL_ID", "OPENAI_API_KEY"} <= read  # the scan works
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
+    assert read - listed == set()

@@ -357,3 +357,40 @@ def test_join_timeout_must_be_positive():
         session.pipeline_worker(
             Pipeline([session.tavus.input(), session.tavus.output()]), replica_join_timeout_s=0
         )
+
+
+# --- the error tree -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad, builtin, message",
+    [
+        ({"conversation_url": URL}, ValueError, "has no conversation_id"),
+        ({"conversation_id": CID}, ValueError, "pass the conversation_url"),
+        (conversation(meeting_token=""), ValueError, "left out for a public room"),
+        ("https://tavus.daily.co/c1", TypeError, "not str"),
+    ],
+)
+def test_connect_errors_are_package_errors_that_say_what_to_pass(bad, builtin, message):
+    from pipecat_tavus_interactions.exceptions import ConfigurationError, TavusInteractionsError
+
+    with pytest.raises(ConfigurationError, match=message) as info:
+        connect(bad)
+    assert isinstance(info.value, builtin)  # `except ValueError`/`TypeError` still catch it
+    assert isinstance(info.value, TavusInteractionsError)
+
+
+def test_settings_errors_are_configuration_errors():
+    from pipecat_tavus_interactions.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="leave it unset"):
+        connect(conversation(), params=TavusInteractionsParams(conversation_id="c-other"))
+    with pytest.raises(ConfigurationError, match="not 'pipecat'"):
+        daily_params_for("pipecat")
+    with pytest.raises(ConfigurationError, match="keep it True"):
+        daily_params_for("echo_audio", audio_in_user_tracks=False)
+    session = connect(conversation())
+    with pytest.raises(ConfigurationError, match="None \\(wait forever\\), not -1"):
+        session.pipeline_worker(
+            Pipeline([session.tavus.input(), session.tavus.output()]), replica_join_timeout_s=-1
+        )

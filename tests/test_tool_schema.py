@@ -152,3 +152,53 @@ def test_export_round_trips_every_field(tools):
                 "required": schema.required,
             },
         }
+
+
+# --- built on Pipecat's OpenAI adapter, and where it stays ours -----------------------------
+
+
+def test_function_schemas_export_exactly_as_pipecats_openai_adapter_does():
+    from pipecat.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
+
+    adapter = OpenAILLMAdapter().to_provider_tools_format(
+        ToolsSchema(standard_tools=[WEATHER, TIME])
+    )
+    assert export_tavus_tools([WEATHER, TIME]) == adapter
+
+
+def test_the_adapters_custom_openai_tools_are_not_tavus_tools():
+    # Pipecat's adapter emits OpenAI built-in tools (web search, ...) next to the functions;
+    # Tavus's layers.llm.tools takes function tools only, so they are left out here.
+    from pipecat.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
+
+    schema = ToolsSchema(
+        standard_tools=[WEATHER], custom_tools={AdapterType.OPENAI: [{"type": "web_search"}]}
+    )
+    assert {"type": "web_search"} in OpenAILLMAdapter().to_provider_tools_format(schema)
+    assert export_tavus_tools(schema) == [WEATHER_TAVUS]
+
+
+def test_the_adapters_output_aliases_the_schema_and_ours_does_not():
+    from pipecat.adapters.llm.services.open_ai_adapter import OpenAILLMAdapter
+
+    (raw,) = OpenAILLMAdapter().to_provider_tools_format(ToolsSchema(standard_tools=[WEATHER]))
+    assert raw["function"]["parameters"]["properties"] is WEATHER.properties
+    (ours,) = export_tavus_tools([WEATHER])
+    assert ours["function"]["parameters"]["properties"] is not WEATHER.properties
+
+
+def test_errors_are_package_errors():
+    from pipecat_tavus_interactions.exceptions import (
+        ConfigurationError,
+        ConfigurationTypeError,
+        TavusInteractionsError,
+    )
+
+    with pytest.raises(ConfigurationError, match="unique name") as info:
+        export_tavus_tools([WEATHER, WEATHER])
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TavusInteractionsError)
+    with pytest.raises(ConfigurationError, match="must look like"):
+        export_tavus_tools([{"name": "f"}])
+    with pytest.raises(ConfigurationTypeError, match="unsupported tool int") as info:
+        export_tavus_tools([42])
+    assert isinstance(info.value, TypeError)
