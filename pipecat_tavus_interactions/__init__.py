@@ -17,14 +17,17 @@ The public API, by what you do with it:
 """
 
 from . import events, interactions
-from .core.turns import SpeakingSpan, ToolCallRecord, TurnRecord
+from .core.records import SpeakingSpan, ToolCallRecord, TurnRecord
 from .exceptions import (
+    ConfigurationError,
+    ConfigurationTypeError,
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
     ReplicaNotReadyError,
     TavusAPIError,
     TavusInteractionsError,
+    UsageError,
 )
 from .params import TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
@@ -88,4 +91,7 @@ __all__ = [
     "RemoteProtocolError",
     "ReplicaNotReadyError",
     "TavusAPIError",
+    "ConfigurationError",
+    "ConfigurationTypeError",
+    "UsageError",
 ]

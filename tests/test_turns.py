@@ -13,7 +13,8 @@ import pytest
 
 from pipecat_tavus_interactions import events as ev
 from pipecat_tavus_interactions.core.ordering import EventOrderer
-from pipecat_tavus_interactions.core.turns import ToolCallRecord, TurnLedger, TurnRecord
+from pipecat_tavus_interactions.core.records import ToolCallRecord, TurnRecord
+from pipecat_tavus_interactions.core.turns import TurnLedger
 from pipecat_tavus_interactions.protocol import parse_message
 
 CONV = "c123456"

@@ -35,35 +35,15 @@ from ..exceptions import LocalProtocolError, RemoteProtocolError
 from ..params import TavusInteractionsParams
 from ..protocol import parse_message
 from . import effects as fx
+from .identity import ReplicaIdentity, looks_like_tavus
 from .ordering import EventOrderer
 from .sender import Sender
 from .tools import ToolCalls
 from .turns import TurnLedger
 
-_TAVUS_MESSAGE_TYPES = ("conversation", "system")
 #: How long after Tavus reported an interruption a local one is taken to be its echo in
 #: the pipeline (the broadcast ``InterruptionFrame`` reaching the output), not a new one.
 REMOTE_INTERRUPT_WINDOW_S = 2.0
-
-
-def looks_like_tavus(message: Any) -> bool:
-    """Tell whether an app message is (or claims to be) a Tavus event.
-
-    Args:
-        message: The app message as the transport delivered it (dict, str or bytes).
-    """
-    if isinstance(message, dict):
-        event_type = message.get("event_type")
-        if isinstance(event_type, str):
-            return message.get("message_type") in _TAVUS_MESSAGE_TYPES or event_type.startswith(
-                ("conversation.", "system.")
-            )
-        return message.get("message_type") in _TAVUS_MESSAGE_TYPES
-    if isinstance(message, bytes):
-        return b'"event_type"' in message
-    if isinstance(message, str):
-        return '"event_type"' in message or '\\"event_type\\"' in message
-    return False
 
 
 class TavusConnection:
@@ -83,7 +63,7 @@ class TavusConnection:
         self.ledger = TurnLedger(max_turns=params.max_turns)
         self.tools = ToolCalls(params, self.ledger)
         self.sender = Sender(params, self.stats)
-        self._replica_id = params.replica_participant_id
+        self.identity = ReplicaIdentity(params)
         self._update_target()
         self.speaking = False
         self._shutting_down = False
@@ -96,23 +76,22 @@ class TavusConnection:
         self._interrupt_reported: tuple[int | None, str | None] | None = None
         self._remote_interrupt_at: float | None = None
         self._error_counts: Counter[str] = Counter()
-        self._warned_senders: set[str | None] = set()
+        # One handler per event model; subclasses (every speaking form) share their base's.
+        handlers = (
+            (ev.SpeakingEvent, self._on_speaking),
+            (ev.ToolCallEvent, self._on_tool_call),
+            (ev.UtteranceStreamingEvent, self._on_streaming),
+            (ev.UtteranceEvent, self._on_utterance),
+            (ev.ReplicaInterruptedEvent, self._on_legacy_interrupted),
+            (ev.ReplicaJoinedEvent, self._replica_joined),
+            (ev.ReplicaPresentEvent, self._on_present),
+            (ev.ShutdownEvent, self._on_shutdown),
+            (ev.UnknownEvent, self._on_unknown),
+        )
         self._handlers = {
-            ev.UnknownEvent: self._on_unknown,
-            ev.ReplicaJoinedEvent: self._on_joined,
-            ev.ReplicaPresentEvent: self._on_present,
-            ev.ShutdownEvent: self._on_shutdown,
-            ev.UtteranceEvent: self._on_utterance,
-            ev.UtteranceStreamingEvent: self._on_streaming,
-            ev.StartedSpeakingEvent: self._on_speaking,
-            ev.StoppedSpeakingEvent: self._on_speaking,
-            ev.ReplicaStartedSpeakingEvent: self._on_speaking,
-            ev.ReplicaStoppedSpeakingEvent: self._on_speaking,
-            ev.UserStartedSpeakingEvent: self._on_speaking,
-            ev.UserStoppedSpeakingEvent: self._on_speaking,
-            ev.ReplicaInterruptedEvent: self._on_legacy_interrupted,
-            ev.ToolCallEvent: self._on_tool_call,
-            ev.PerceptionToolCallEvent: self._on_tool_call,
+            cls: next(h for base, h in handlers if issubclass(cls, base))
+            for cls in (*ev.EVENT_MODELS, ev.UnknownEvent)
+            if any(issubclass(cls, base) for base, _ in handlers)
         }
         full = params.mode == "full"
         self._user_frames = full or params.user_turn_frames_in_echo
@@ -122,8 +101,6 @@ class TavusConnection:
             f"TavusConnection(mode={self.params.mode!r}, "
             f"conversation_id={self.conversation_id!r}, ready={self.ready})"
         )
-
-    # --- identity -----------------------------------------------------------------------
 
     @property
     def conversation_id(self) -> str | None:
@@ -143,53 +120,21 @@ class TavusConnection:
     @property
     def replica_participant_id(self) -> str | None:
         """The replica's transport participant id, once known."""
-        return self._replica_id
+        return self.identity.participant_id
 
     def set_replica_participant(self, participant_id: str) -> None:
         """Declare which transport participant is the replica."""
-        self._replica_id = participant_id
+        self.identity.participant_id = participant_id
         self._update_target()
 
     def _update_target(self) -> None:
-        self.sender.target = self._replica_id if self.params.target_replica else None
-
-    def is_replica_participant(self, participant: Mapping[str, Any]) -> bool:
-        """Tell whether a transport participant (Daily's dict shape) is the replica.
-
-        Args:
-            participant: A participant dict with ``id`` and ``info`` (``userId``,
-                ``userName``).
-        """
-        params = self.params
-        pid = participant.get("id")
-        if params.replica_participant_id is not None:
-            return pid == params.replica_participant_id
-        info = participant.get("info") or {}
-        user_id = str(info.get("userId") or participant.get("user_id") or "")
-        user_name = info.get("userName") or participant.get("user_name")
-        if params.replica_user_name is not None:
-            return user_name == params.replica_user_name
-        match = params.replica_user_id_match
-        return bool(match) and match in user_id
-
-    def is_trusted_sender(self, participant_id: str | None) -> bool:
-        """Tell whether Tavus messages from ``participant_id`` may be acted on."""
-        if self.params.trust_any_sender:
-            return True
-        return participant_id is not None and participant_id == self._replica_id
-
-    def claims(self, message: Any, sender_id: str | None) -> bool:
-        """Tell whether an app message is for this connection (to consume, not forward)."""
-        return (sender_id is not None and sender_id == self._replica_id) or looks_like_tavus(
-            message
-        )
+        target = self.identity.participant_id if self.params.target_replica else None
+        self.sender.target = target
 
     @property
     def ready(self) -> bool:
         """True once the replica has joined (and until it leaves)."""
         return self.sender.ready
-
-    # --- inbound ---------------------------------------------------------------------------
 
     def receive(self, message: Any, *, sender_id: str | None, now: float) -> list | None:
         """Take one app message from the transport.
@@ -203,11 +148,14 @@ class TavusConnection:
             ``None`` when the message is not a Tavus message (forward it untouched), else
             the effects (possibly none: held for ordering, a duplicate).
         """
-        if sender_id is None or sender_id != self._replica_id:
+        identity = self.identity
+        if not identity.is_replica(sender_id):
             if not looks_like_tavus(message):
                 return None
-            if not self.is_trusted_sender(sender_id):
-                return [self._drop_foreign(sender_id, message)]
+            if not identity.trusts(sender_id):
+                error, first = identity.foreign(sender_id, message)
+                effect = self._report(error)
+                return [fx.ProtocolErrorReported(error, first, effect.count)]
         self._last_message = now
         try:
             event = parse_message(message)
@@ -222,20 +170,6 @@ class TavusConnection:
         for accepted in self.orderer.push(event, now):
             self._dispatch(accepted, now, out)
         return out
-
-    def _drop_foreign(self, sender: str | None, message: Any) -> fx.ProtocolErrorReported:
-        detail = f"sender {sender!r} is not the replica"
-        if self._replica_id is None:
-            detail += (
-                " (the replica participant is not known yet: call "
-                "tavus.attach_transport(transport), or set replica_participant_id or "
-                "trust_any_sender in the params)"
-            )
-        first = sender not in self._warned_senders and len(self._warned_senders) < 256
-        if first:
-            self._warned_senders.add(sender)
-        effect = self._report(RemoteProtocolError("foreign_sender", detail, message))
-        return fx.ProtocolErrorReported(effect.error, first, effect.count)
 
     def _report(self, error: RemoteProtocolError) -> fx.ProtocolErrorReported:
         reason = error.reason
@@ -258,9 +192,6 @@ class TavusConnection:
 
     def _on_unknown(self, event: ev.UnknownEvent, now: float, out: list) -> None:
         self.stats["unknown_events"] += 1
-
-    def _on_joined(self, event: ev.Event, now: float, out: list) -> None:
-        self._replica_joined(event, now, out)
 
     def _on_present(self, event: ev.ReplicaPresentEvent, now: float, out: list) -> None:
         self._heartbeats_seen = True
@@ -363,8 +294,6 @@ class TavusConnection:
             self._remote_interrupt_at = now
         out.append(fx.ReplicaInterrupted(event.turn_idx, event.inference_id, event, broadcast))
 
-    # --- presence ----------------------------------------------------------------------------
-
     def _replica_joined(self, event: ev.Event | None, now: float, out: list) -> None:
         if self.ready:
             return
@@ -383,7 +312,7 @@ class TavusConnection:
 
     def participant_joined(self, participant: Mapping[str, Any], *, now: float) -> list:
         """A participant joined the room (learns the replica's participant id)."""
-        if self.is_replica_participant(participant):
+        if self.identity.matches(participant):
             self._left_room = False
             self.set_replica_participant(participant["id"])
         return []
@@ -391,12 +320,10 @@ class TavusConnection:
     def participant_left(self, participant_id: str | None, *, now: float) -> list:
         """A participant left the room (the replica leaving ends its presence)."""
         out: list = []
-        if participant_id is not None and participant_id == self._replica_id:
+        if self.identity.is_replica(participant_id):
             self._left_room = True
             self._replica_gone("participant_left", now, out)
         return out
-
-    # --- outbound ------------------------------------------------------------------------------
 
     def start(self, *, now: float) -> list:
         """The transport can send: release what waits (once the replica has joined)."""
@@ -490,8 +417,6 @@ class TavusConnection:
             return []
         return sender.send_interrupt(now)
 
-    # --- tools --------------------------------------------------------------------------------
-
     def tool_finished(
         self,
         call_id: str,
@@ -510,31 +435,9 @@ class TavusConnection:
             result: The handler's result.
             error: The error text for failed calls.
         """
-        call = self.tools.finish(call_id)
-        if call is None:
-            return []
-        failed = error is not None
-        delivery, interactions = self.tools.plan_delivery(
-            call, failed=failed, output=error if failed else result, fits=self.sender.fits
+        return self.tools.settle(
+            call_id, status=status, result=result, error=error, now=now, sender=self.sender
         )
-        if delivery == "stale_append":
-            self.stats["tool_results_stale"] += 1
-        out: list = []
-        for interaction in interactions:
-            out += self.sender.send_reported(interaction, now)
-        completed = self.ledger.record_tool_result(
-            call.turn_idx,
-            call_id,
-            status=status,
-            result=result,
-            error=error,
-            finished_at=now,
-            delivery=delivery,
-        )
-        out += [fx.TurnCompleted(turn) for turn in completed]
-        return out
-
-    # --- time and the end -----------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work, or ``None``."""
@@ -556,7 +459,7 @@ class TavusConnection:
         for event in self.orderer.poll(now):
             self._dispatch(event, now, out)
         heartbeat = self._heartbeat_deadline()
-        if heartbeat is not None and now > heartbeat:
+        if heartbeat is not None and now >= heartbeat:
             self._replica_gone("heartbeat_lost", now, out)
         out += self.sender.tick(now)
         if self._next_tick is not None and now >= self._next_tick:
@@ -575,15 +478,7 @@ class TavusConnection:
 
     def finish_output(self, *, now: float) -> list:
         """The outbound side ends: close open echoes, send paced audio, fail what is held."""
-        sender = self.sender
-        out: list = []
-        if sender.text.inference_id is not None:
-            out += self.echo_text_end(now=now)
-        if sender.audio.inference_id is not None:
-            out += sender.close_audio(now)
-        out += sender.flush_pacer(now)
-        out += sender.fail_held("the pipeline ended before the replica joined")
-        return out
+        return self.sender.finish(now)
 
     def cancel(self) -> None:
         """The pipeline is cancelled: forget everything unsent."""
@@ -593,4 +488,4 @@ class TavusConnection:
         self._next_tick = None
 
 
-__all__ = ["REMOTE_INTERRUPT_WINDOW_S", "TavusConnection", "looks_like_tavus"]
+__all__ = ["REMOTE_INTERRUPT_WINDOW_S", "TavusConnection"]

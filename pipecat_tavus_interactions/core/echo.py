@@ -361,7 +361,7 @@ class InFlight:
 
     def __init__(self) -> None:
         """Start with nothing playing."""
-        self.busy_until = 0.0
+        self.busy_until = float("-inf")
 
     def sent(self, seconds: float, now: float) -> None:
         """Note an echo that plays for ``seconds``, starting when the last one ends."""
@@ -374,7 +374,7 @@ class InFlight:
 
     def stop(self) -> None:
         """Playback was interrupted."""
-        self.busy_until = 0.0
+        self.busy_until = float("-inf")
 
 
 def echo_seconds(text: str | None, audio_len: int, sample_rate: int | None) -> float:

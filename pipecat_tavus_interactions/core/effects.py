@@ -21,7 +21,7 @@ from typing import Any
 from .. import events as ev
 from .. import interactions as ix
 from ..exceptions import RemoteProtocolError, TavusInteractionsError
-from .turns import TurnRecord
+from .records import TurnRecord
 
 # --- inbound ---------------------------------------------------------------------------
 

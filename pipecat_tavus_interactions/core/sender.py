@@ -246,11 +246,16 @@ class Sender:
             self._submit(echo, message, True, now, out)
         return out
 
-    def flush_pacer(self, now: float) -> list:
-        """Send every paced chunk now (the pipeline ends)."""
+    def finish(self, now: float) -> list:
+        """The pipeline ends: close open echoes, send paced audio now, fail what is held."""
         out: list = []
+        if self.text.inference_id is not None:
+            out += self.text_pieces(self.text.end(), now)
+        if self.audio.inference_id is not None:
+            out += self.close_audio(now)
         for (echo, message), _seconds in self.pacer.drop():
             self._submit(echo, message, True, now, out)
+        out += self.fail_held("the pipeline ended before the replica joined")
         return out
 
     # --- echo -------------------------------------------------------------------------------

@@ -28,8 +28,10 @@ from typing import Any
 from .. import events as ev
 from .. import interactions as ix
 from ..params import TavusInteractionsParams
-from .effects import ToolCall
-from .turns import ToolCallRecord, TurnLedger
+from .effects import ToolCall, TurnCompleted
+from .records import ToolCallRecord
+from .sender import Sender
+from .turns import TurnLedger
 
 #: The note a ``tool_result`` carries when the full result was appended as context.
 APPENDED_NOTE = "The full result was appended to the conversation context."
@@ -111,9 +113,52 @@ class ToolCalls:
         self._ledger.record_tool_call(event.turn_idx, record)
         return call
 
-    def finish(self, call_id: str) -> ToolCall | None:
-        """Forget a running call and return it (``None`` when unknown or finished)."""
-        return self._calls.pop(call_id, None)
+    def settle(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        result: Any,
+        error: str | None,
+        now: float,
+        sender: Sender,
+    ) -> list:
+        """A handler settled: send its outcome by the policy and record it in the ledger.
+
+        Args:
+            call_id: The call's id (a call settles once; later outcomes are ignored).
+            status: ``"success"``, ``"error"`` or ``"timeout"``.
+            result: The handler's result.
+            error: The error text for failed calls.
+            now: The current time.
+            sender: Sends the result's interactions.
+
+        Returns:
+            The effects: the messages (or their failures), and the turn this completed.
+        """
+        call = self._calls.pop(call_id, None)
+        if call is None:
+            return []
+        failed = error is not None
+        delivery, interactions = self.plan_delivery(
+            call, failed=failed, output=error if failed else result, fits=sender.fits
+        )
+        if delivery == "stale_append":
+            sender.stats["tool_results_stale"] += 1
+        out: list = []
+        for interaction in interactions:
+            out += sender.send_reported(interaction, now)
+        completed = self._ledger.record_tool_result(
+            call.turn_idx,
+            call_id,
+            status=status,
+            result=result,
+            error=error,
+            finished_at=now,
+            delivery=delivery,
+        )
+        out += [TurnCompleted(turn) for turn in completed]
+        return out
 
     def is_stale(self, call: ToolCall) -> bool:
         """Tell whether the call's turn was superseded or its reply interrupted."""

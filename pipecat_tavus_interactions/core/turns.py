@@ -1,11 +1,11 @@
 """The turn ledger: one record per Tavus ``turn_idx``, and when each turn is complete.
 
-This module owns :class:`TurnLedger` and its records (:class:`TurnRecord`,
-:class:`SpeakingSpan`, :class:`ToolCallRecord`). It is pure (no asyncio, no pipecat): the
-input processor feeds it the events released by
-:class:`~pipecat_tavus_interactions.ordering.EventOrderer` (ordered, de-duplicated), the tool
-bridge records tool calls and their results, and the ledger says which turns each of those
-completed, exactly once each. Time (``now``) is passed in, never read.
+This module owns :class:`TurnLedger`; its records (:class:`~.records.TurnRecord`,
+:class:`~.records.SpeakingSpan`, :class:`~.records.ToolCallRecord`) are in :mod:`.records`.
+It is pure (no asyncio, no pipecat): the conversation core feeds it the events released by
+:class:`~.ordering.EventOrderer` (ordered, de-duplicated) and the tool calls and their
+results, and the ledger says which turns each of those completed, exactly once each. Time
+(``now``) is passed in, never read.
 
 Grouping: an event with ``turn_idx`` belongs to that turn. Speaking, utterance and tool-call
 events without one belong to the current turn (the highest ``turn_idx`` seen); other events
@@ -34,171 +34,18 @@ Memory is bounded: only the last ``max_turns`` records are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .. import events as ev
-
-ToolCallStatus = Literal["pending", "success", "error", "timeout", "stale"]
-
-
-@dataclass(slots=True)
-class ToolCallRecord:
-    """One tool call of a turn and its outcome.
-
-    Attributes:
-        name: The function name.
-        tool_call_id: The id Tavus sent with the call, when it sent one.
-        arguments: The parsed arguments.
-        seq: The ``seq`` of the ``tool_call`` event, when sent.
-        started_at: When the call was received (our monotonic clock, seconds).
-        finished_at: When the result was recorded (our monotonic clock, seconds).
-        status: ``"pending"`` until a result is recorded, then ``"success"``, ``"error"``,
-            ``"timeout"`` or ``"stale"`` (the result came after the turn was superseded).
-        result: The handler's result, when there is one.
-        error: Why the call failed, when it failed.
-        delivery: How the result went back to Tavus (e.g. ``"tool_result"``), when known.
-    """
-
-    name: str
-    tool_call_id: str | None = None
-    arguments: dict[str, Any] = field(default_factory=dict)
-    seq: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    status: ToolCallStatus = "pending"
-    result: Any = None
-    error: str | None = None
-    delivery: str | None = None
-
-    @property
-    def duration_s(self) -> float | None:
-        """Seconds from call to result on our clock, or ``None`` while either is unknown."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-
-@dataclass(slots=True)
-class SpeakingSpan:
-    """One speaking span of the replica or the user.
-
-    Attributes:
-        role: ``"pal"`` (the replica) or ``"user"``.
-        inference_id: The ``inference_id`` of the started event (else of the stopped one).
-        started_ts: Tavus ``timestamp`` of the start, when sent (``None`` also for a stop that
-            had no start).
-        stopped_ts: Tavus ``timestamp`` of the stop, when sent; ``None`` while open.
-        duration: Seconds spoken: as sent on the stopped event, else computed from the two
-            timestamps when both are known, else ``None``.
-        interrupted: True when the span was cut off.
-        open: True until a stop is seen.
-    """
-
-    role: ev.Role
-    inference_id: str | None = None
-    started_ts: float | None = None
-    stopped_ts: float | None = None
-    duration: float | None = None
-    interrupted: bool = False
-    open: bool = True
-
-
-@dataclass(slots=True)
-class TurnRecord:
-    """Everything the ledger knows about one turn.
-
-    Attributes:
-        turn_idx: The Tavus ``turn_idx`` (or the ledger's own number, see the module doc).
-        user_text: The user's utterance(s) in this turn, joined with a space.
-        user_injected: True when the user text came from our own ``respond``.
-        user_audio_analysis: Raven tone/emotion analysis of the user's utterance, when sent.
-        replica_intended_text: The replica's full intended reply (``conversation.utterance``),
-            replies of several inferences joined with a space.
-        replica_spoken_text: What the replica actually said: per inference, the final
-            streaming snapshot (else the latest), joined with a space.
-        replica_interrupted: True when the replica was cut off in this turn.
-        tool_calls: The turn's tool calls, in the order received.
-        spans: The turn's speaking spans (replica and user), in the order started.
-        user_stopped_ts: Tavus ``timestamp`` of the user's last stop in this turn.
-        replica_started_ts: Tavus ``timestamp`` of the replica's first start in this turn.
-        response_latency_s: ``replica_started_ts - user_stopped_ts`` when both are known.
-        first_seq: The lowest ``seq`` of the turn's events, when any had one.
-        last_seq: The highest ``seq`` of the turn's events, when any had one.
-        event_count: How many events the ledger attributed to this turn.
-        completed: True once the ledger reported the turn complete.
-    """
-
-    turn_idx: int
-    user_text: str | None = None
-    user_injected: bool = False
-    user_audio_analysis: str | None = None
-    replica_intended_text: str | None = None
-    replica_spoken_text: str | None = None
-    replica_interrupted: bool = False
-    tool_calls: list[ToolCallRecord] = field(default_factory=list)
-    spans: list[SpeakingSpan] = field(default_factory=list)
-    user_stopped_ts: float | None = None
-    replica_started_ts: float | None = None
-    response_latency_s: float | None = None
-    first_seq: int | None = None
-    last_seq: int | None = None
-    event_count: int = 0
-    completed: bool = False
-
-    @property
-    def pending_tool_calls(self) -> list[ToolCallRecord]:
-        """The tool calls of this turn still waiting for a result."""
-        return [c for c in self.tool_calls if c.status == "pending"]
-
-    def summary(self) -> dict[str, Any]:
-        """Return what is derived from event content (and tool outcomes) only.
-
-        Two runs of the same conversation, one clean and one with re-ordered or duplicated
-        delivery, give equal summaries: arrival times, our own clock and ``event_count`` are
-        left out.
-
-        Returns:
-            A dict of plain values (lists of dicts for tool calls and spans).
-        """
-        return {
-            "turn_idx": self.turn_idx,
-            "user_text": self.user_text,
-            "user_injected": self.user_injected,
-            "user_audio_analysis": self.user_audio_analysis,
-            "replica_intended_text": self.replica_intended_text,
-            "replica_spoken_text": self.replica_spoken_text,
-            "replica_interrupted": self.replica_interrupted,
-            "tool_calls": [
-                {
-                    "name": c.name,
-                    "tool_call_id": c.tool_call_id,
-                    "arguments": c.arguments,
-                    "seq": c.seq,
-                    "status": c.status,
-                    "result": c.result,
-                    "error": c.error,
-                    "delivery": c.delivery,
-                }
-                for c in self.tool_calls
-            ],
-            "spans": [
-                {
-                    "role": s.role,
-                    "inference_id": s.inference_id,
-                    "started_ts": s.started_ts,
-                    "stopped_ts": s.stopped_ts,
-                    "duration": s.duration,
-                    "interrupted": s.interrupted,
-                }
-                for s in self.spans
-            ],
-            "user_stopped_ts": self.user_stopped_ts,
-            "replica_started_ts": self.replica_started_ts,
-            "response_latency_s": self.response_latency_s,
-            "first_seq": self.first_seq,
-            "last_seq": self.last_seq,
-            "completed": self.completed,
-        }
+from .records import (
+    SpeakingSpan,
+    ToolCallRecord,
+    ToolCallStatus,
+    TurnRecord,
+    find_call,
+    has_pending,
+    same_call,
+)
 
 
 @dataclass(slots=True)
@@ -498,7 +345,7 @@ class TurnLedger:
             return
         if scratch.has_reply or owner.user_text is not None:
             scratch.reply_stopped = True
-            if not owner.completed and not _has_pending(owner.tool_calls):
+            if not owner.completed and not has_pending(owner.tool_calls):
                 self._complete(owner, done)
 
     def end_open_span(self, role: ev.Role) -> list[TurnRecord]:
@@ -534,7 +381,7 @@ class TurnLedger:
             started_at=now,
         )
         # The tool bridge may have recorded this call already (with its own id for it).
-        if not any(_same_call(c, call) for c in record.tool_calls):
+        if not any(same_call(c, call) for c in record.tool_calls):
             record.tool_calls.append(call)
 
     # --- tool bridge and glue ---------------------------------------------------------
@@ -553,7 +400,7 @@ class TurnLedger:
         if turn is None:
             return
         for i, existing in enumerate(turn.tool_calls):
-            if _same_call(existing, record):
+            if same_call(existing, record):
                 if record.started_at is None:
                     record.started_at = existing.started_at
                 turn.tool_calls[i] = record
@@ -594,7 +441,7 @@ class TurnLedger:
             turn = self._records.get(turn_idx)
             candidates = [] if turn is None else [turn]
         for turn in candidates:
-            call = _find_call(turn.tool_calls, tool_call_id_or_name)
+            call = find_call(turn.tool_calls, tool_call_id_or_name)
             if call is None:
                 continue
             call.status = status
@@ -604,7 +451,7 @@ class TurnLedger:
             call.delivery = delivery
             done: list[TurnRecord] = []
             stopped = self._st(turn).reply_stopped
-            if not turn.completed and stopped and not _has_pending(turn.tool_calls):
+            if not turn.completed and stopped and not has_pending(turn.tool_calls):
                 self._complete(turn, done)
             return done
         return []
@@ -642,38 +489,4 @@ class TurnLedger:
         return self._records.get(turn_idx)
 
 
-def _has_pending(calls: list[ToolCallRecord]) -> bool:
-    for call in calls:
-        if call.status == "pending":
-            return True
-    return False
-
-
-def _same_call(a: ToolCallRecord, b: ToolCallRecord) -> bool:
-    """Tell whether two records describe the same call (same id, else same ``seq``)."""
-    if a.tool_call_id is not None and a.tool_call_id == b.tool_call_id:
-        return True
-    if a.seq is not None and a.seq == b.seq:
-        return True
-    # Old deployments send neither seq nor id, and the tool bridge names such calls itself:
-    # its record matches the first still-pending call of that name that has no id yet.
-    return (
-        a.seq is None
-        and b.seq is None
-        and a.name == b.name
-        and a.status == "pending"
-        and (a.tool_call_id is None) != (b.tool_call_id is None)
-    )
-
-
-def _find_call(calls: list[ToolCallRecord], id_or_name: str) -> ToolCallRecord | None:
-    for call in calls:
-        if call.tool_call_id is not None and call.tool_call_id == id_or_name:
-            return call
-    for call in calls:
-        if call.status == "pending" and call.name == id_or_name:
-            return call
-    return None
-
-
-__all__ = ["SpeakingSpan", "ToolCallRecord", "ToolCallStatus", "TurnLedger", "TurnRecord"]
+__all__ = ["TurnLedger"]

@@ -188,7 +188,7 @@ class TavusInteractions(BaseObject):
         Returns:
             True when it matches the configured replica identity.
         """
-        return self._conn.is_replica_participant(participant)
+        return self._conn.identity.matches(participant)
 
     def is_trusted_sender(self, participant_id: str | None) -> bool:
         """Tell whether Tavus messages from ``participant_id`` may be acted on.
@@ -199,7 +199,7 @@ class TavusInteractions(BaseObject):
         Returns:
             True for the replica participant, or for anyone with ``trust_any_sender``.
         """
-        return self._conn.is_trusted_sender(participant_id)
+        return self._conn.identity.trusts(participant_id)
 
     @property
     def replica_ready(self) -> bool:

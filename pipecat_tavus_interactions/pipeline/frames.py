@@ -32,7 +32,7 @@ from .. import interactions as ix
 from ..exceptions import LocalProtocolError
 
 if TYPE_CHECKING:
-    from ..core.turns import TurnRecord
+    from ..core.records import TurnRecord
 
 
 # --- inbound ---------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class TavusInteractionsInput(FrameProcessor):
             sender = getattr(frame, "participant_id", None)
             if direction is FrameDirection.UPSTREAM:
                 # Daily broadcasts both ways; the downstream copy is the one acted on.
-                if not self._conn.claims(frame.message, sender):
+                if not self._conn.identity.claims(frame.message, sender):
                     await self.push_frame(frame, direction)
                 return
             effects = self._conn.receive(frame.message, sender_id=sender, now=self._clock())
