@@ -166,9 +166,13 @@ def _why(r: dict[str, Any]) -> list[str]:
             f"{sc['achieved_events_per_s']:.0f}; CPU per event {sc['cpu_us_per_event']:.0f} us "
             f"({procs}); garbage collections in the window {sc['gc_count']} (gen 0/1/2), the "
             f"longest pause {_f(sc['gc_max_ms'], 1)} ms. Other processes on the machine used "
-            f"{_f(sc['other_processes_cores'])} cores during the run. When a bot needs more "
-            "than its core, its queue grows for the rest of the window (open loop: the load "
-            "does not slow down), so p99 is the backlog, not a per-event cost."
+            f"{_f(sc['other_processes_cores'])} cores during the run. The demand alone is "
+            f"{sc['offered_events_per_s'] * sc['cpu_us_per_event'] / 1e6:.2f} cores (offered "
+            "events/s x CPU per event), more than the bots can have on 2 cores next to the "
+            "load, so each bot's queue grows for the rest of the window (open loop: the load "
+            "does not slow down) and p99 is that backlog, not a per-event cost. Meeting the "
+            "target needs the CPU per event well under half of this figure; the experiments "
+            "in the scale table show what `gc.freeze()` and a slower `BotSpeakingFrame` buy."
         )
     im = r["import"]
     if im["ratio"] > 1.2:
