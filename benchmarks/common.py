@@ -33,7 +33,9 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.runner import WorkerRunner
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 
+from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions import interactions as ix
 from pipecat_tavus_interactions.protocol import build_message
 from pipecat_tavus_interactions.simulator import (
@@ -253,6 +255,34 @@ def json_texts(messages: list[dict]) -> list[str]:
     return [json.dumps(m) for m in messages]
 
 
+def make_tavus(conversation_id: str, **params: Any) -> TavusInteractions:
+    """A facade configured for a simulator recording (the replica is known up front).
+
+    The replica's participant id is :data:`REPLICA_ID` (what :func:`frames_for` sends as),
+    the heartbeat watchdog is off and interactions are not held for a join event (a
+    replayed recording may start mid-conversation); ``get_weather`` answers at once.
+    """
+    p: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "replica_participant_id": REPLICA_ID,
+        "heartbeat_timeout_s": None,
+        "wait_for_replica": False,
+    }
+    p.update(params)
+    tavus = TavusInteractions(params=TavusInteractionsParams(**p))
+
+    async def get_weather(params):
+        await params.result_callback({"conditions": "sunny", "temp_c": 21})
+
+    tavus.register_function("get_weather", get_weather)
+    return tavus
+
+
+def frames_for(messages: list[dict]) -> list[DailyInputTransportMessageFrame]:
+    """The transport frames Daily would push for ``messages`` (downstream copies)."""
+    return [DailyInputTransportMessageFrame(message=m, participant_id=REPLICA_ID) for m in messages]
+
+
 # --- pipeline harness ---------------------------------------------------------------------
 
 
@@ -353,7 +383,9 @@ __all__ = [
     "Harness",
     "PassThrough",
     "Probe",
+    "frames_for",
     "json_texts",
+    "make_tavus",
     "machine",
     "pct",
     "per_event_us",

@@ -1,91 +1,155 @@
-"""Echo audio encoding: our output processor versus Pipecat's Tavus echo path, same audio.
+"""Echo audio end to end: TTS frames in -> echo messages handed to the transport, same audio.
 
-Pipecat 1.14's ``TavusTransportClient`` (``pipecat.transports.tavus.transport``) sends echo
-audio from its send task (``_send_task_handler``): it takes each queued audio frame,
-resamples it to the client's output rate, accumulates 100 ms chunks and calls
-``encode_audio_and_send`` (base64 + the message dict) for each; a ``TTSStoppedFrame``
-flushes the rest and sends 40 ms of silence with ``done: true``. This benchmark runs that
-real code: a subclass only replaces the two methods that need a Daily call
-(``out_sample_rate`` returns the output rate, ``send_message`` appends the frame), and the
-benchmark runs ``_send_task_handler`` as a task over a queue holding the frames and the
-``TTSStoppedFrame``. No network is involved.
+Both paths start from the same list of ``TTSAudioRawFrame`` (10 s of a tone, 20 ms frames)
+and a ``TTSStoppedFrame``, all queued at once on the processor's input queue
+(``queue_frame``) in a started pipeline; the clock (wall and process CPU) stops when the
+``done: true`` message has been handed to the transport. Runs are interleaved; medians.
 
-Ours: ``tavus.output()`` in ``echo_audio`` mode, started in a real pipeline, with
-``push_frame`` replaced by ``list.append``; every frame and the ``TTSStoppedFrame`` are
-passed to its ``process_frame`` in turn. Both paths start from the same
-``TTSAudioRawFrame`` list and end when the ``done: true`` message has been produced.
+Ours: ``tavus.output()`` in ``echo_audio`` mode, followed by a direct-mode sink probe. A
+message is "handed to the transport" when its ``OutputTransportMessageUrgentFrame``
+reaches the sink (where ``transport.output()`` would be).
 
-Every message of both paths is measured with ``encoded_size`` (compact UTF-8 JSON).
+Pipecat: ``TavusVideoService`` (Pipecat 1.14's own Tavus path, ``services/tavus/video.py``)
+in the same position. Its real code runs: ``process_frame`` queues each frame on its
+``TavusTransportClient``, whose send task resamples, cuts 100 ms chunks, base64-encodes and
+builds each ``conversation.echo`` message (``encode_audio_and_send``) and calls
+``TavusTransportClient.send_message``. Only what needs the network is replaced: ``setup``
+builds the client without the REST call and the Daily join, and the client's Daily client
+is a stand-in whose ``send_message`` records the frame (the hand-off point, where daily-python
+would serialise and send); ending the conversation is a no-op.
+
+Floor: the least any implementation must do for the same audio, with no frames and no
+queues: resample (Pipecat's stream resampler, only when the rates differ), cut the audio
+into the chunk size our path uses, and per chunk base64-encode it, build the message dict
+and ``json.dumps`` it (the paths above stop before serialisation, which the transport does;
+the floor includes it).
+
+Every message of both paths is measured with ``encoded_size`` (compact UTF-8 JSON) against
+the 4096-byte cap (Daily's documented app-message limit, our ``max_message_bytes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
+from binascii import b2a_base64
 from typing import Any
 
+from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import Frame, TTSStoppedFrame
-from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.tavus.transport import TavusCallbacks, TavusTransportClient
+from pipecat.services.ai_service import AIService
+from pipecat.services.tavus.video import TavusVideoService
+from pipecat.transports.tavus.transport import TavusCallbacks, TavusParams, TavusTransportClient
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions.protocol import encoded_size
 
-from .common import REPLICA_ID, Harness
+from .common import REPLICA_ID, Harness, settle
 from .latency import audio_frames
 
-DOWN = FrameDirection.DOWNSTREAM
+CAP = 4096
 
 
-class _OfflineTavusClient(TavusTransportClient):
-    """Pipecat's client with the Daily call replaced by a list (nothing else changed)."""
+class _Recorder:
+    """The hand-off point: collects messages and wakes the waiter on ``done: true``."""
 
-    def __init__(self, *, out_rate: int):
+    def __init__(self):
+        self.messages: list[dict] = []
+        self.done = asyncio.Event()
+        self.at = 0.0
+        self.cpu_at = 0.0
+
+    def take(self, message: Any) -> None:
+        if not (isinstance(message, dict) and message.get("event_type") == "conversation.echo"):
+            return
+        self.messages.append(message)
+        if message["properties"].get("done"):
+            self.at = time.perf_counter()
+            self.cpu_at = time.process_time()
+            self.done.set()
+
+
+class _FakeDaily:
+    """Stands in for the ``DailyTransportClient`` inside Pipecat's ``TavusTransportClient``."""
+
+    def __init__(self, out_rate: int, recorder: _Recorder):
+        self.out_sample_rate = out_rate
+        self._recorder = recorder
+
+    async def send_message(self, frame) -> None:
+        self._recorder.take(frame.message)
+
+    async def join(self) -> None:
+        return None
+
+    async def leave(self) -> None:
+        return None
+
+
+class _OfflineTavusVideoService(TavusVideoService):
+    """Pipecat's ``TavusVideoService`` with the REST call and the Daily room stubbed out."""
+
+    def __init__(self, out_rate: int, recorder: _Recorder):
+        super().__init__(api_key="offline", replica_id="r-bench", session=None)  # type: ignore[arg-type]
+        self._bench_out_rate = out_rate
+        self._bench_recorder = recorder
+
+    async def setup(self, setup):
+        await AIService.setup(self, setup)
+
         async def _noop(*_args) -> None:
             return None
 
-        super().__init__(
-            bot_name="bench",
+        client = TavusTransportClient(
+            bot_name="Pipecat",
             callbacks=TavusCallbacks(
                 on_joined=_noop, on_participant_joined=_noop, on_participant_left=_noop
             ),
             api_key="offline",
             replica_id="r-bench",
-            session=None,  # type: ignore[arg-type]  # never used: no conversation is created
+            session=None,  # type: ignore[arg-type]
+            params=TavusParams(audio_out_faster_than_realtime=True),
         )
-        self._conversation_id = "c-bench"
-        self._out_rate = out_rate
-        self.sent: list[dict] = []
-        self.done = asyncio.Event()
+        # What TavusTransportClient.setup would have set, minus the network.
+        client._task_manager = setup.task_manager
+        client._conversation_id = "c-bench"
+        client._client = _FakeDaily(self._bench_out_rate, self._bench_recorder)  # type: ignore[assignment]
+        self._client = client
 
-    @property
-    def out_sample_rate(self) -> int:
-        return self._out_rate
+    async def cleanup(self):
+        if self._client is not None:
+            await self._client.cancel_send_task()
+        await AIService.cleanup(self)
 
-    async def send_message(self, frame) -> None:
-        self.sent.append(frame.message)
-        if frame.message["properties"]["done"]:
-            self.done.set()
-
-
-async def _pipecat_once(frames: list[Frame], out_rate: int) -> tuple[float, list[dict]]:
-    client = _OfflineTavusClient(out_rate=out_rate)
-    client._audio_queue = asyncio.Queue()
-    gc.collect()
-    t0 = time.perf_counter()
-    for f in frames:
-        client._audio_queue.put_nowait(f)
-    client._audio_queue.put_nowait(TTSStoppedFrame())
-    task = asyncio.create_task(client._send_task_handler())
-    await client.done.wait()
-    elapsed = time.perf_counter() - t0
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return elapsed, client.sent
+    async def _end_conversation(self):
+        return None
 
 
-async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, list[dict]]:
+async def _run(processor, recorder: _Recorder, frames: list[Frame], on_frame=None):
+    async with Harness([processor], on_frame=on_frame):
+        await settle()
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        for f in frames:
+            await processor.queue_frame(f)
+        await processor.queue_frame(TTSStoppedFrame())
+        await asyncio.wait_for(recorder.done.wait(), timeout=60)
+        wall, cpu = recorder.at - t0, recorder.cpu_at - c0
+        await settle()
+    return wall, cpu
+
+
+async def _pipecat_once(frames: list[Frame], out_rate: int) -> tuple[float, float, list[dict]]:
+    recorder = _Recorder()
+    service = _OfflineTavusVideoService(out_rate, recorder)
+    wall, cpu = await _run(service, recorder, frames)
+    return wall, cpu, recorder.messages
+
+
+async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, float, list[dict]]:
+    recorder = _Recorder()
     tavus = TavusInteractions(
         params=TavusInteractionsParams(
             mode="echo_audio",
@@ -96,36 +160,44 @@ async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, list[di
             echo_sample_rate=out_rate,
         )
     )
-    out = tavus.output()
-    sent: list[dict] = []
-    async with Harness([out]):
 
-        async def push(frame: Frame, direction: FrameDirection = DOWN) -> None:
-            message = getattr(frame, "message", None)
-            if message is not None:
-                sent.append(message)
+    def on_frame(frame: Frame, _now: float) -> None:
+        message = getattr(frame, "message", None)
+        if message is not None:
+            recorder.take(message)
 
-        out.push_frame = push  # type: ignore[method-assign]
-        gc.collect()
-        t0 = time.perf_counter()
-        for f in frames:
-            await out.process_frame(f, DOWN)
-        await out.process_frame(TTSStoppedFrame(), DOWN)
-        elapsed = time.perf_counter() - t0
-        del out.push_frame  # let the pipeline's EndFrame through again
-    return elapsed, sent
+    wall, cpu = await _run(tavus.output(), recorder, frames, on_frame)
+    return wall, cpu, recorder.messages
 
 
-def _sizes(messages: list[dict], cap: int) -> dict[str, Any]:
-    sizes = [encoded_size(m) for m in messages]
-    return {
-        "messages": len(sizes),
-        "max_bytes": max(sizes),
-        "over_cap": sum(s > cap for s in sizes),
-        "audio_bytes": sum(_audio_len(m) for m in messages),
-        "done_last": bool(messages[-1]["properties"]["done"])
-        and not any(m["properties"]["done"] for m in messages[:-1]),
-    }
+async def _floor_once(frames: list[Frame], out_rate: int, chunk: int) -> float:
+    """Resample (if needed), chunk, base64 + dict + ``json.dumps`` per chunk; CPU seconds."""
+    gc.collect()
+    c0 = time.process_time()
+    resampler = create_stream_resampler()
+    pcm = bytearray()
+    for f in frames:
+        audio = f.audio
+        if f.sample_rate != out_rate:
+            audio = await resampler.resample(audio, f.sample_rate, out_rate)
+        pcm.extend(audio)
+    view = memoryview(pcm)
+    dumps = json.dumps
+    for i in range(0, len(pcm), chunk):
+        message = {
+            "message_type": "conversation",
+            "event_type": "conversation.echo",
+            "conversation_id": "c-bench",
+            "properties": {
+                "modality": "audio",
+                "inference_id": "i-bench",
+                "audio": b2a_base64(view[i : i + chunk], newline=False).decode("ascii"),
+                "done": i + chunk >= len(pcm),
+                "sample_rate": out_rate,
+            },
+        }
+        dumps(message, separators=(",", ":"))
+    return time.process_time() - c0
 
 
 def _audio_len(message: dict) -> int:
@@ -133,17 +205,33 @@ def _audio_len(message: dict) -> int:
     return len(b64) * 3 // 4 - b64[-2:].count("=")
 
 
-async def compare(*, seconds: float, repeats: int, cap: int = 4096) -> list[dict[str, Any]]:
-    """Time both paths on the same audio, without and with resampling.
+def _sizes(messages: list[dict]) -> dict[str, Any]:
+    sizes = [encoded_size(m) for m in messages]
+    return {
+        "messages": len(sizes),
+        "max_bytes": max(sizes),
+        "over_cap": sum(s > CAP for s in sizes),
+        "audio_bytes": sum(_audio_len(m) for m in messages),
+        "max_chunk_bytes": max(_audio_len(m) for m in messages),
+        "done_last": bool(messages[-1]["properties"]["done"])
+        and not any(m["properties"]["done"] for m in messages[:-1]),
+    }
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+async def compare(*, seconds: float, repeats: int) -> list[dict[str, Any]]:
+    """Time ours, Pipecat's Tavus path and the floor on the same audio, two rate cases.
 
     Args:
         seconds: Length of the utterance.
         repeats: Runs per path and case (interleaved); medians are reported.
-        cap: The message cap to check sizes against (``max_message_bytes``).
 
     Returns:
-        One result per case: ms per second of audio for both paths, their ratio, and the
-        message size report of each path.
+        One result per case: CPU and wall ms per second of audio for each path, the ratio
+        ours/Pipecat (CPU), and the message size report of both paths.
     """
     cases = [
         ("24 kHz TTS -> 24 kHz echo", 24000, 24000),
@@ -152,27 +240,30 @@ async def compare(*, seconds: float, repeats: int, cap: int = 4096) -> list[dict
     results = []
     for label, in_rate, out_rate in cases:
         frames = audio_frames(seconds, rate=in_rate)
-        ours: list[float] = []
-        theirs: list[float] = []
-        ours_msgs: list[dict] = []
-        their_msgs: list[dict] = []
+        cpu: dict[str, list[float]] = {"ours": [], "pipecat": [], "floor": []}
+        wall: dict[str, list[float]] = {"ours": [], "pipecat": []}
+        msgs: dict[str, list[dict]] = {}
         for _ in range(repeats):
-            t, their_msgs = await _pipecat_once(frames, out_rate)
-            theirs.append(t / seconds * 1e3)
-            t, ours_msgs = await _ours_once(frames, out_rate)
-            ours.append(t / seconds * 1e3)
-        m_ours = sorted(ours)[len(ours) // 2]
-        m_theirs = sorted(theirs)[len(theirs) // 2]
+            w, c, msgs["pipecat"] = await _pipecat_once(frames, out_rate)
+            wall["pipecat"].append(w / seconds * 1e3)
+            cpu["pipecat"].append(c / seconds * 1e3)
+            w, c, msgs["ours"] = await _ours_once(frames, out_rate)
+            wall["ours"].append(w / seconds * 1e3)
+            cpu["ours"].append(c / seconds * 1e3)
+            chunk = _sizes(msgs["ours"])["max_chunk_bytes"]
+            cpu["floor"].append(await _floor_once(frames, out_rate, chunk) / seconds * 1e3)
+        med = {k: _median(v) for k, v in cpu.items()}
         results.append(
             {
                 "case": label,
                 "seconds": seconds,
                 "repeats": repeats,
-                "ours_ms_per_s": m_ours,
-                "pipecat_ms_per_s": m_theirs,
-                "ratio": m_ours / m_theirs,
-                "ours": _sizes(ours_msgs, cap),
-                "pipecat": _sizes(their_msgs, cap),
+                "cpu_ms_per_s": med,
+                "wall_ms_per_s": {k: _median(v) for k, v in wall.items()},
+                "ratio": med["ours"] / med["pipecat"],
+                "ratio_floor": med["ours"] / med["floor"],
+                "ours": _sizes(msgs["ours"]),
+                "pipecat": _sizes(msgs["pipecat"]),
             }
         )
     return results

@@ -1,4 +1,4 @@
-"""Inbound benchmarks: per-event cost of the input path, alone and in a real pipeline.
+"""Inbound benchmark: per-event cost of the input path without Pipecat's queues, by stage.
 
 ``parse_order_map``
     The work ``tavus.input()`` does for one transport message, without Pipecat's queues:
@@ -13,18 +13,12 @@
     and the handler twice more with parts switched off (``_dispatch`` a no-op; the
     per-event-type frame builders removed), to show where the glue's time goes.
 
-``pipeline``
-    Per-event wall time of ``worker -> tavus.input() -> tavus.output() -> sink`` versus
-    ``worker -> PassThrough -> PassThrough -> sink`` on the same messages (the output is
-    there because tool results leave through it) (sent as Daily sends them:
-    ``DailyInputTransportMessageFrame`` with the replica as sender): all messages are
-    queued, then a non-Tavus marker message; the clock stops when the marker reaches the
-    sink.
+This module imports the package's internals (``input``, ``ordering``, ``turns``) for its
+per-stage breakdown; every other benchmark uses only the public API.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import time
@@ -33,41 +27,16 @@ from typing import Any
 
 from pipecat.frames.frames import Frame, InterimTranscriptionFrame
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 from pipecat.utils.time import time_now_iso8601
 from pipecat_tavus_interactions.ordering import EventOrderer
 from pipecat_tavus_interactions.turns import TurnLedger
 
-from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions import input as input_module
 from pipecat_tavus_interactions.protocol import parse_message
 
-from .common import REPLICA_ID, Harness, PassThrough, json_texts, settle
+from .common import Harness, frames_for, json_texts, make_tavus, settle
 
 DOWN = FrameDirection.DOWNSTREAM
-
-
-def make_tavus(conversation_id: str, **params: Any) -> TavusInteractions:
-    """A facade configured for a simulator recording (the replica is known up front)."""
-    p: dict[str, Any] = {
-        "conversation_id": conversation_id,
-        "replica_participant_id": REPLICA_ID,
-        "heartbeat_timeout_s": None,
-        "wait_for_replica": False,
-    }
-    p.update(params)
-    tavus = TavusInteractions(params=TavusInteractionsParams(**p))
-
-    async def get_weather(params):
-        await params.result_callback({"conditions": "sunny", "temp_c": 21})
-
-    tavus.register_function("get_weather", get_weather)
-    return tavus
-
-
-def frames_for(messages: list[dict]) -> list[DailyInputTransportMessageFrame]:
-    """The transport frames Daily would push for ``messages``."""
-    return [DailyInputTransportMessageFrame(message=m, participant_id=REPLICA_ID) for m in messages]
 
 
 def _time_json(texts: list[str]) -> float:
@@ -181,69 +150,4 @@ async def parse_order_map(messages: list[dict], *, repeats: int) -> dict[str, An
     }
 
 
-class _Marker:
-    """Waits for the marker message at the sink."""
-
-    def __init__(self):
-        self.event = asyncio.Event()
-        self.at = 0.0
-
-    def __call__(self, frame: Frame, now: float) -> None:
-        msg = getattr(frame, "message", None)
-        if isinstance(msg, dict) and msg.get("type") == "bench-marker":
-            self.at = now
-            self.event.set()
-
-
-async def _time_pipeline(processors_factory, messages: list[dict]) -> float:
-    marker = _Marker()
-    frames = frames_for(messages)
-    end = DailyInputTransportMessageFrame(message={"type": "bench-marker"}, participant_id="x")
-    async with Harness(processors_factory(), on_frame=marker) as h:
-        gc.collect()
-        t0 = time.perf_counter()
-        for f in frames:
-            await h.worker.queue_frame(f)
-        await h.worker.queue_frame(end)
-        await asyncio.wait_for(marker.event.wait(), timeout=120)
-        elapsed = marker.at - t0
-        await settle()
-    return elapsed
-
-
-async def pipeline(messages: list[dict], *, repeats: int) -> dict[str, Any]:
-    """Per-event wall time of ``tavus.input()`` and of a pass-through in the same pipeline.
-
-    Args:
-        messages: A wire recording.
-        repeats: How many runs of each (interleaved).
-
-    Returns:
-        Per-event medians in microseconds and their ratio.
-    """
-    cid = messages[0]["conversation_id"]
-    n = len(messages)
-    ours: list[float] = []
-    base: list[float] = []
-
-    def tavus_pair():
-        tavus = make_tavus(cid)
-        return [tavus.input(), tavus.output()]
-
-    for _ in range(repeats):
-        base.append(
-            await _time_pipeline(lambda: [PassThrough(), PassThrough()], messages) / n * 1e6
-        )
-        ours.append(await _time_pipeline(tavus_pair, messages) / n * 1e6)
-    m_ours = sorted(ours)[len(ours) // 2]
-    m_base = sorted(base)[len(base) // 2]
-    return {
-        "events": n,
-        "repeats": repeats,
-        "ours_us": m_ours,
-        "passthrough_us": m_base,
-        "ratio": m_ours / m_base,
-    }
-
-
-__all__ = ["frames_for", "make_tavus", "parse_order_map", "pipeline"]
+__all__ = ["parse_order_map"]

@@ -1,301 +1,250 @@
-"""Scale: many simulated conversations in one process, and memory over 100k turns.
+"""Scale, open loop: N real-time conversations in P bot processes, the load in another process.
 
-``conversations``
-    ``N`` bot pipelines run at once in one process and one event loop, each
-    ``SimulatedTransport.input() -> tavus.input() -> probe -> tavus.output() ->
-    SimulatedTransport.output()`` with its own simulated replica (full mode, the scripted
-    persona with a tool call, heartbeats every simulated second) and a scripted user
-    talking without pause, at a speed factor. Event latency is measured per event from
-    the moment the simulator hands the message to the transport (the transport's
-    ``_on_replica_message``) to the moment ``tavus.input()`` pushes the event's first frame
-    (``emit_event_frames=True`` makes that a ``TavusEventFrame`` for every accepted event;
-    the probe is direct-mode, so it adds no queue hop). Only events of the measurement
-    window (after every pipeline has started) count. CPU time is ``getrusage`` user +
-    system over the window; peak memory is the process's maximum RSS. Each ``N`` runs in a
-    fresh process (``python -m benchmarks.scale``) so peaks do not carry over.
+Usage (from the repository root)::
 
-``memory``
-    100k turns fed through the input path (``_handle_message`` as in the inbound
-    benchmark, frames counted and discarded) of one conversation, built from a simulator
-    recording repeated with shifted ``seq``/``turn_idx``/ids; RSS, Python objects and the
-    ledger's size are sampled every 10k turns. Also run in a fresh process, so its RSS is
-    the input path's alone.
+    python -m benchmarks.scale --conversations 500 --procs 2 --seconds 60
+    python -m benchmarks.scale --memory-turns 100000     # the memory benchmark instead
+
+What runs: this process records a real-time conversation from the simulator and lays
+``N`` copies of it on a fixed timeline (:mod:`.openloop_load`); it starts ``P`` bot
+processes (:mod:`.openloop_bot`), conversation ``i`` in process ``i % P``, each running its
+conversations as real Pipecat pipelines with ``TavusInteractions`` in full mode. Once every
+bot has started its pipelines, this process becomes the load: it sends each replica message
+at its scheduled time over a unix socket, whatever state the bots are in (open loop: a
+saturated bot gets the same offered load, and the lateness shows up in its latencies
+instead of being absorbed by a sender that waits).
+
+Measured, per process and combined: per-event latency (the event's first frame out of
+``tavus.input()`` minus the message's *scheduled* send time, same ``time.monotonic()``
+clock) for every accepted event scheduled inside the window of ``--seconds`` (after
+``--warmup`` seconds); events not out when the drain ends count as missing, with a lower
+bound of their latency. Offered versus achieved event rate, CPU per event out
+(``getrusage`` of the bot over the window / events out in the window), garbage collections
+in the window (count per generation, p99 and max pause), peak RSS. The transport's share
+of the latency (scheduled -> arrival in the bot) and the sender's own lateness are reported
+apart, so the load can be seen to keep up.
+
+The memory benchmark (``--memory-turns``) is in :mod:`.memory`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import gc
 import json
-import pstats
+import os
 import resource
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import EndFrame, Frame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.runner import WorkerRunner
-from pipecat.pipeline.worker import PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection
 
-from pipecat_tavus_interactions import TavusEventFrame, TavusInteractions, TavusInteractionsParams
-from pipecat_tavus_interactions.simulator import ScriptedUser, SimulatedTransport, TavusSimulator
+from .common import pct
+from .openloop_load import Schedule, accepted_positions, record_timed, send_schedule
 
-from .common import (
-    Harness,
-    Probe,
-    pct,
-    peak_rss_bytes,
-    persona,
-    record_wire,
-    rss_bytes,
-    shifted,
-    user_lines,
-)
-from .inbound import frames_for, make_tavus
-
-DOWN = FrameDirection.DOWNSTREAM
+ROOT = Path(__file__).resolve().parent.parent
 
 
-class _StampedTransport(SimulatedTransport):
-    """The simulator's transport, noting when each replica message reaches it."""
-
-    def __init__(self, simulator: TavusSimulator, sent_at: dict[int, float]):
-        super().__init__(simulator)
-        self._sent_at = sent_at
-
-    async def _on_replica_message(self, message: Any, sender: str) -> None:
-        if isinstance(message, dict) and isinstance(message.get("seq"), int):
-            self._sent_at[message["seq"]] = time.perf_counter()
-        await super()._on_replica_message(message, sender)
-
-
-class _Conversation:
-    def __init__(
-        self, index: int, speed: float, lines: int, latencies: list[float], window: list[bool]
-    ):
-        self.lines = lines
-        self.sent_at: dict[int, float] = {}
-        self.sim = TavusSimulator(
-            persona=persona(), speed=speed, seed=index, history=200, tool_wait_s=5.0
-        )
-        self.transport = _StampedTransport(self.sim, self.sent_at)
-        self.tavus = TavusInteractions(
-            params=TavusInteractionsParams(
-                conversation_id=self.sim.conversation_id,
-                emit_event_frames=True,
-                heartbeat_timeout_s=None,
-            )
-        )
-        self.tavus.attach_transport(self.transport)
-
-        async def get_weather(params):
-            await params.result_callback({"conditions": "sunny", "temp_c": 21})
-
-        self.tavus.register_function("get_weather", get_weather)
-        sent_at = self.sent_at
-
-        def on_frame(frame: Frame, now: float) -> bool:
-            if isinstance(frame, TavusEventFrame):
-                t0 = sent_at.pop(frame.event.seq, None)
-                if t0 is not None and window[0]:
-                    latencies.append(now - t0)
-                return False  # measurement only: not forwarded
-            return True
-
-        self.worker = PipelineWorker(
-            Pipeline(
-                [
-                    self.transport.input(),
-                    self.tavus.input(),
-                    Probe(on_frame),
-                    self.tavus.output(),
-                    self.transport.output(),
-                ]
-            ),
-            cancel_on_idle_timeout=False,
-            enable_rtvi=False,
-            check_dangling_tasks=False,
-        )
-        self.script: asyncio.Task | None = None
-
-    async def talk(self) -> None:
-        await self.sim.run_script(ScriptedUser(lines=user_lines(self.lines), reply_timeout_s=30))
+def _readline(sock: socket.socket, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("bot closed the connection")
+        data += chunk
+    sock.settimeout(None)
+    return data
 
 
-def cpu_shares(profile: cProfile.Profile) -> dict[str, float]:
-    """Split a profile's own time by who spent it (fractions of the total).
-
-    Groups: ``ours`` (this package but its simulator), ``simulator``, ``pipecat``,
-    ``asyncio+stdlib`` (event loop, queues, json...), ``idle`` (waiting in ``epoll``) and
-    ``other``.
-    """
-    groups: dict[str, float] = {}
-    for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in (
-        pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
-    ):
-        if "poll" in func and "epoll" in func:
-            key = "idle"
-        elif "pipecat_tavus_interactions/simulator" in filename:
-            key = "simulator"
-        elif "pipecat_tavus_interactions" in filename:
-            key = "ours"
-        elif "/pipecat/" in filename:
-            key = "pipecat"
-        elif "python3" in filename or filename == "~":
-            key = "asyncio+stdlib"
-        else:
-            key = "other"
-        groups[key] = groups.get(key, 0.0) + tottime
-    total = sum(groups.values()) or 1.0
-    return {k: v / total for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+def _ticks_busy() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of all CPUs since boot (``/proc/stat``)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
-async def conversations(
-    n: int, *, seconds: float, speed: float, profile: bool = False
+def _ticks_of(pid: int) -> int:
+    """User + system clock ticks of process ``pid`` (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def _prepare(turns: int) -> tuple[list[tuple[float, dict]], list[bool]]:
+    timed = await record_timed(turns=turns)
+    accepted = await accepted_positions([m for _, m in timed])
+    return timed, accepted
+
+
+def open_loop(
+    conversations: int,
+    *,
+    procs: int,
+    seconds: float,
+    warmup: float = 5.0,
+    drain: float = 20.0,
+    turns: int = 60,
+    gc_freeze: bool = False,
+    bot_speaking_interval: float = 0.0,
 ) -> dict[str, Any]:
-    """Run ``n`` simulated conversations at once for ``seconds`` of measurement.
+    """Run one open-loop measurement (see the module docstring).
 
     Args:
-        n: Conversations (pipelines) in this process.
-        seconds: Wall seconds of the measurement window, after all have started.
-        speed: Simulator speed factor (1.0 is real time).
-        profile: Run the window under ``cProfile`` and report who used the CPU (the
-            profiler slows everything down: latencies of such a run are not comparable).
+        conversations: Conversations in all.
+        procs: Bot processes.
+        seconds: Measurement window.
+        warmup: Seconds of load before the window.
+        drain: At most this long after the window for its events to come out.
+        turns: User turns of the recorded conversation (about 8 s each).
+        gc_freeze: Bots call ``gc.collect(); gc.freeze()`` once their pipelines started
+            (an experiment: not what the package does).
+        bot_speaking_interval: Override ``bot_speaking_interval_s`` (0: the default).
 
     Returns:
-        Events measured, events per second, latency percentiles in ms, CPU seconds and
-        utilisation over the window, peak RSS in MiB (and CPU shares when profiled).
+        The figures per process and combined.
     """
-    logger.remove()
-    logger.add(sys.stderr, level="ERROR")
-    latencies: list[float] = []
-    window = [False]
-    # A turn takes a few simulated seconds: enough lines to keep every user talking.
-    lines = int((seconds + 10) * speed) + 10
-    convs = [_Conversation(i, speed, lines, latencies, window) for i in range(n)]
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(*[c.worker for c in convs])
-    run = asyncio.create_task(runner.run())
-    t_start = time.perf_counter()
-    for c in convs:
-        await c.sim.wait_started()
-    for c in convs:
-        c.script = asyncio.create_task(c.talk())
-    startup = time.perf_counter() - t_start
-    await asyncio.sleep(min(2.0, seconds / 4))  # warm-up: every conversation is talking
-    profiler = cProfile.Profile() if profile else None
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.perf_counter()
-    window[0] = True
-    if profiler is not None:
-        profiler.enable()
-    await asyncio.sleep(seconds)
-    if profiler is not None:
-        profiler.disable()
-    window[0] = False
-    wall = time.perf_counter() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    for c in convs:
-        if c.script is not None:
-            c.script.cancel()
-    await asyncio.gather(*[c.script for c in convs if c.script], return_exceptions=True)
-    for c in convs:
-        await c.worker.queue_frame(EndFrame())
-    await asyncio.wait_for(run, timeout=120)
-    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    lat_ms = [x * 1e3 for x in latencies]
-    shares = cpu_shares(profiler) if profiler is not None else None
+    timed, accepted = asyncio.run(_prepare(turns))
+    schedule = Schedule(timed, accepted, conversations, procs)
+    cid = timed[0][1]["conversation_id"]
+    tmp = tempfile.mkdtemp(prefix="tavus-bench-")
+    path = os.path.join(tmp, "load.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(procs)
+    children = []
+    for p in range(procs):
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.openloop_bot",
+            f"--socket={path}",
+            f"--proc={p}",
+            f"--conversations={len(range(p, conversations, procs))}",
+            f"--cid={cid}",
+        ]
+        if gc_freeze:
+            cmd.append("--gc-freeze")
+        if bot_speaking_interval:
+            cmd.append(f"--bot-speaking-interval={bot_speaking_interval}")
+        children.append(subprocess.Popen(cmd, cwd=ROOT))
+    socks: list[socket.socket] = [None] * procs  # type: ignore[list-item]
+    clock_ms = []
+    server.settimeout(600)
+    for _ in range(procs):
+        conn, _addr = server.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        hello = json.loads(_readline(conn, 600))
+        clock_ms.append((time.monotonic() - hello["monotonic"]) * 1e3)
+        socks[hello["proc"]] = conn
+    t0 = time.monotonic() + 1.0
+    w0, w1 = t0 + warmup, t0 + warmup + seconds
+    for s in socks:
+        s.sendall(json.dumps({"w0": w0, "w1": w1, "drain_s": drain}).encode() + b"\n")
+    gc.disable()
+    ours = [os.getpid(), *(c.pid for c in children)]
+    busy0, mine0 = _ticks_busy(), sum(_ticks_of(pid) for pid in ours)
+    ru0, c0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    load = send_schedule(schedule, socks, t0, w1 - t0)
+    ru1, c1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    busy1, mine1 = _ticks_busy(), sum(_ticks_of(pid) for pid in ours)
+    gc.enable()
+    # CPU used by processes other than this benchmark's, as cores (a noisy machine shows).
+    hz = os.sysconf("SC_CLK_TCK")
+    others_cores = ((busy1[0] - busy0[0]) - (mine1 - mine0)) / hz / max(1e-9, c1 - c0)
+    load["cpu_util"] = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / max(
+        1e-9, c1 - c0
+    )
+    results = [json.loads(_readline(s, drain + 300)) for s in socks]
+    for child in children:
+        try:
+            child.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    for s in socks:
+        s.close()
+    server.close()
+    os.unlink(path)
+    os.rmdir(tmp)
+    offered = schedule.offered(w0 - t0, w1 - t0)
+    for r in results:
+        r["offered_events_per_s"] = offered["events"][r["proc"]] / seconds
+        r["offered_messages_per_s"] = offered["messages"][r["proc"]] / seconds
+    lat = [x for r in results for x in r["latencies_ms"]]
+    for r in results:
+        del r["latencies_ms"]
+    events_out = sum(r["events_out_in_window"] for r in results)
+    cpu = sum(r["cpu_s"] for r in results)
     return {
-        "profiled": profile,
-        "cpu_shares": shares,
-        "conversations": n,
-        "speed": speed,
-        "window_s": round(wall, 2),
-        "startup_s": round(startup, 2),
-        "events": len(lat_ms),
-        "events_per_s": len(lat_ms) / wall,
-        "p50_ms": pct(lat_ms, 50),
-        "p99_ms": pct(lat_ms, 99),
-        "max_ms": max(lat_ms) if lat_ms else float("nan"),
-        "cpu_s": cpu,
-        "cpu_util": cpu / wall,
-        "peak_rss_mib": peak_rss_bytes() / 2**20,
-        "turns": sum(c.tavus.ledger.completed_count for c in convs),
+        "conversations": conversations,
+        "procs": procs,
+        "seconds": seconds,
+        "warmup_s": warmup,
+        "gc_freeze": gc_freeze,
+        "bot_speaking_interval_s": bot_speaking_interval or None,
+        "recording": {
+            "messages": len(timed),
+            "period_s": schedule.period,
+            "measured_per_period": sum(accepted),
+        },
+        "clock_check_ms": clock_ms,
+        "other_processes_cores": max(0.0, others_cores),
+        "load": load,
+        "offered_events_per_s": sum(offered["events"]) / seconds,
+        "offered_messages_per_s": sum(offered["messages"]) / seconds,
+        "achieved_events_per_s": sum(r["achieved_events_per_s"] for r in results),
+        "events_measured": sum(r["events_measured"] for r in results),
+        "missing": sum(r["missing"] for r in results),
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "p999_ms": pct(lat, 99.9),
+        "max_ms": max(lat) if lat else float("nan"),
+        "cpu_us_per_event": cpu / max(1, events_out) * 1e6,
+        "gc_count": [sum(r["gc"]["count"][g] for r in results) for g in range(3)],
+        "gc_max_ms": max(r["gc"]["max_ms"] for r in results),
+        "per_proc": results,
     }
 
 
-async def memory(*, turns: int, sample_every: int = 10_000) -> dict[str, Any]:
-    """Feed ``turns`` turns through one input processor; sample memory as it goes.
-
-    Args:
-        turns: Turns to feed (after the greeting of the first copy).
-        sample_every: Turns between samples.
-
-    Returns:
-        The samples (turns, RSS MiB, Python objects, ledger records, orderer held) and the
-        per-event cost.
-    """
-    base_turns = 60
-    recording = await record_wire(turns=base_turns)
-    span = base_turns + 1  # turn_idx 0..60 per copy
-    tavus = make_tavus(recording[0]["conversation_id"], max_turns=100)
-    inp = tavus.input()
-    samples: list[dict[str, Any]] = []
-    events = 0
-    async with Harness([inp, tavus.output()]):
-        count = [0]
-
-        async def push(frame: Frame, direction: FrameDirection = DOWN) -> None:
-            count[0] += 1
-
-        inp.push_frame = push  # type: ignore[method-assign]
-        handle = inp._handle_message
-        next_sample = 0
-        fed = 0
-        k = 0
-        t0 = time.perf_counter()
-        while fed < turns:
-            for f in frames_for(shifted(recording, k, span)):
-                await handle(f, DOWN)
-                events += 1
-            fed += span
-            k += 1
-            await asyncio.sleep(0)  # let tool tasks and the output run
-            if fed >= next_sample:
-                gc.collect()
-                samples.append(
-                    {
-                        "turns": fed,
-                        "rss_mib": rss_bytes() / 2**20,
-                        "objects": len(gc.get_objects()),
-                        "ledger_records": len(tavus.ledger.turns),
-                        "orderer_held": inp.orderer.pending,
-                    }
-                )
-                next_sample += sample_every
-        elapsed = time.perf_counter() - t0
-        del inp.push_frame  # let the pipeline's EndFrame through again
-    return {
-        "turns": fed,
-        "events": events,
-        "us_per_event": elapsed / events * 1e6,
-        "completed_turns": tavus.ledger.completed_count,
-        "samples": samples,
-    }
+def _print_human(r: dict[str, Any]) -> None:
+    print(
+        f"[scale] {r['conversations']} conversations, {r['procs']} bot process(es), "
+        f"{r['seconds']:g} s: offered {r['offered_events_per_s']:.0f} events/s, achieved "
+        f"{r['achieved_events_per_s']:.0f}; p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} "
+        f"ms, max {r['max_ms']:.2f} ms, missing {r['missing']}; CPU "
+        f"{r['cpu_us_per_event']:.0f} us/event; GC {r['gc_count']} max {r['gc_max_ms']:.1f} ms; "
+        f"other processes used {r['other_processes_cores']:.2f} cores",
+        file=sys.stderr,
+    )
+    for p in r["per_proc"]:
+        print(
+            f"[scale]   proc {p['proc']}: {p['conversations']} conv, p99 {p['p99_ms']:.2f} ms, "
+            f"CPU {p['cpu_util'] * 100:.0f}%, transport p99 {p['transport']['p99_ms']:.2f} ms",
+            file=sys.stderr,
+        )
 
 
 def main() -> None:
-    """Run one scale measurement and print it as JSON (used by ``benchmarks.run``)."""
+    """Run one measurement and print it as JSON on the last line of stdout."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--profile", action="store_true", help="report CPU shares (slower)")
+    parser.add_argument("--procs", type=int, default=1, help="bot processes")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--drain", type=float, default=20.0)
+    parser.add_argument("--turns", type=int, default=60, help="turns of the recording")
+    parser.add_argument("--gc-freeze", action="store_true", help="experiment: bots gc.freeze()")
+    parser.add_argument(
+        "--bot-speaking-interval", type=float, default=0.0, help="experiment: override"
+    )
     parser.add_argument(
         "--memory-turns", type=int, default=0, help="run the memory benchmark instead"
     )
@@ -303,14 +252,22 @@ def main() -> None:
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     if args.memory_turns:
+        from .memory import memory
+
         every = max(1, args.memory_turns // 10)
         result = asyncio.run(memory(turns=args.memory_turns, sample_every=every))
     else:
-        result = asyncio.run(
-            conversations(
-                args.conversations, seconds=args.seconds, speed=args.speed, profile=args.profile
-            )
+        result = open_loop(
+            args.conversations,
+            procs=args.procs,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            drain=args.drain,
+            turns=args.turns,
+            gc_freeze=args.gc_freeze,
+            bot_speaking_interval=args.bot_speaking_interval,
         )
+        _print_human(result)
     print(json.dumps(result))
 
 

@@ -1,0 +1,153 @@
+"""Import cost: ``import pipecat_tavus_interactions`` versus ``import pipecat.frames.frames``.
+
+Measured: the CPU time (``time.process_time``) and wall time of one ``import`` statement in a
+fresh interpreter (``python -c``), interpreter start-up excluded, median of several runs;
+the runs of the modules are interleaved, after one untimed warm-up run each (so the
+bytecode caches are written). Baseline: ``import pipecat.frames.frames``, the least a
+Pipecat plugin must import (the frame classes); ``import pipecat`` is shown for reference.
+
+Breakdown: ``python -X importtime -c "import pipecat_tavus_interactions"``; the modules
+that ``import pipecat.frames.frames`` does not also load are what the package adds. Their
+self times are summed by package (the first two dotted components of the module name)
+(third-party packages by their top-level name) and the largest are reported, with the
+cumulative time of the foreign subtrees our own modules import directly and the total
+self time of our own modules (``-X importtime`` itself slows imports a little; the shares
+are what matter).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+OURS = "pipecat_tavus_interactions"
+BASELINE = "pipecat.frames.frames"
+MODULES = (BASELINE, OURS, "pipecat")
+
+_SNIPPET = (
+    "import time, sys\n"
+    "c, t = time.process_time(), time.perf_counter()\n"
+    "import {module}\n"
+    "c, t = time.process_time() - c, time.perf_counter() - t\n"
+    "sys.stdout.write(f'{{c}} {{t}}\\n')\n"
+)
+_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def _once(module: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _SNIPPET.format(module=module)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cpu, wall = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall)
+
+
+def _importtime(module: str) -> list[tuple[str, int, int, int]]:
+    """``(module, self us, cumulative us, depth)`` for every module ``module`` loads."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in out.stderr.splitlines():
+        m = _LINE.match(line)
+        if m:
+            depth = (len(m.group(3)) - 1) // 2
+            rows.append((m.group(4), int(m.group(1)), int(m.group(2)), depth))
+    return rows
+
+
+def _group(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("pipecat", OURS) else parts[0]
+
+
+def _parents(rows: list[tuple[str, int, int, int]]) -> list[str | None]:
+    """The importing module of each row (``-X importtime`` prints children first)."""
+    parents: list[str | None] = []
+    for i, (_n, _s, _c, depth) in enumerate(rows):
+        parent = None
+        for name, _s2, _c2, d2 in rows[i + 1 :]:
+            if d2 == depth - 1:
+                parent = name
+                break
+        parents.append(parent)
+    return parents
+
+
+def measure(*, runs: int = 7, top: int = 8) -> dict[str, Any]:
+    """Time the imports and break down what ours adds.
+
+    Args:
+        runs: Fresh interpreters per module (interleaved).
+        top: How many contributors to report.
+
+    Returns:
+        Median CPU and wall seconds per module, the ratio ours/baseline (CPU), and the
+        top contributors of the modules ours loads beyond the baseline.
+    """
+    for module in MODULES:
+        _once(module)  # warm-up: bytecode caches
+    samples: dict[str, list[tuple[float, float]]] = {m: [] for m in MODULES}
+    for _ in range(runs):
+        for module in MODULES:
+            samples[module].append(_once(module))
+    med = {
+        m: {
+            "cpu_s": statistics.median(c for c, _ in v),
+            "wall_s": statistics.median(w for _, w in v),
+        }
+        for m, v in samples.items()
+    }
+    base_rows = _importtime(BASELINE)
+    ours_rows = _importtime(OURS)
+    base_names = {r[0] for r in base_rows}
+    extra = [r for r in ours_rows if r[0] not in base_names]
+    by_group: dict[str, int] = {}
+    for name, self_us, _cum, _depth in extra:
+        by_group[_group(name)] = by_group.get(_group(name), 0) + self_us
+    groups = sorted(by_group.items(), key=lambda kv: -kv[1])[:top]
+    # The foreign subtrees our own modules import directly, beyond the baseline's.
+    direct = [
+        (row[0], row[2], parent)
+        for row, parent in zip(ours_rows, _parents(ours_rows), strict=True)
+        if row[0] not in base_names
+        and not row[0].startswith(OURS)
+        and parent is not None
+        and parent.startswith(OURS)
+    ]
+    subtrees = sorted(direct, key=lambda kv: -kv[1])[:top]
+    own_self = sum(r[1] for r in ours_rows if r[0].startswith(OURS))
+    return {
+        "runs": runs,
+        "median": med,
+        "ratio": med[OURS]["cpu_s"] / med[BASELINE]["cpu_s"],
+        "ratio_wall": med[OURS]["wall_s"] / med[BASELINE]["wall_s"],
+        "modules": {"baseline": len(base_rows), "ours": len(ours_rows), "extra": len(extra)},
+        "extra_self_s": sum(r[1] for r in extra) / 1e6,
+        "top_groups": [{"package": g, "self_s": us / 1e6} for g, us in groups],
+        "own_self_s": own_self / 1e6,
+        "top_subtrees": [
+            {"module": n, "cumulative_s": us / 1e6, "imported_by": parent}
+            for n, us, parent in subtrees
+        ],
+    }
+
+
+def main() -> None:
+    """Print the measurement as JSON."""
+    import json
+
+    print(json.dumps(measure(), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Inbound in a pipeline: ``tavus.input()`` versus a processor that only consumes Tavus messages.
+
+Measured: per-message wall time of ``worker -> tavus.input() -> tavus.output() -> sink``
+(full mode, ``get_weather`` registered, the facade of :func:`.common.make_tavus`) over a
+simulator recording. All messages are queued on the worker at once as
+``DailyInputTransportMessageFrame`` from the replica (Daily's downstream copy), then a
+non-Tavus marker message; the clock stops when the marker reaches the sink (a direct-mode
+probe). Tool results and the frames our input maps leave through the same pipeline.
+
+Baseline (the fair one): ``worker -> TavusConsumer -> tavus.output() -> sink``, the same
+pipeline with our input replaced by a processor in the same position that only consumes
+the Tavus messages: it drops every ``InputTransportMessageFrame`` whose message looks like
+a Tavus event (``event_type`` starting with ``conversation.``/``system.`` or
+``message_type`` ``conversation``/``system``) and forwards everything else. Anything that
+consumes the data channel pays at least this; what ours adds is parsing, ordering, the
+ledger and the frames it pushes (about 0.3 per message).
+
+Extra line, not the target's baseline: two pass-throughs in the same two positions, which
+forward every message down the pipeline (the old, misleading comparison: forwarding costs
+more than our input, which consumes most messages).
+
+Runs of ours and both baselines are interleaved; medians are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipecat.frames.frames import Frame, InputTransportMessageFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+
+from .common import Harness, PassThrough, frames_for, make_tavus, settle
+
+_TAVUS_TYPES = ("conversation", "system")
+_TAVUS_PREFIXES = ("conversation.", "system.")
+
+
+class TavusConsumer(FrameProcessor):
+    """Drops the app messages that look like Tavus events, forwards every other frame."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Consume a Tavus message; forward anything else."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputTransportMessageFrame):
+            message = frame.message
+            if isinstance(message, dict):
+                event_type = message.get("event_type")
+                if message.get("message_type") in _TAVUS_TYPES or (
+                    isinstance(event_type, str) and event_type.startswith(_TAVUS_PREFIXES)
+                ):
+                    return
+        await self.push_frame(frame, direction)
+
+
+class _Marker:
+    """Sink callback: notes when the marker message arrives."""
+
+    def __init__(self):
+        self.event = asyncio.Event()
+        self.at = 0.0
+
+    def __call__(self, frame: Frame, now: float) -> None:
+        msg = getattr(frame, "message", None)
+        if isinstance(msg, dict) and msg.get("type") == "bench-marker":
+            self.at = now
+            self.event.set()
+
+
+async def _time_pipeline(
+    factory: Callable[[], list[FrameProcessor]], messages: list[dict]
+) -> float:
+    marker = _Marker()
+    frames = frames_for(messages)
+    end = DailyInputTransportMessageFrame(message={"type": "bench-marker"}, participant_id="x")
+    async with Harness(factory(), on_frame=marker) as h:
+        await settle()
+        gc.collect()
+        t0 = time.perf_counter()
+        for f in frames:
+            await h.worker.queue_frame(f)
+        await h.worker.queue_frame(end)
+        await asyncio.wait_for(marker.event.wait(), timeout=120)
+        elapsed = marker.at - t0
+        await settle()
+    return elapsed
+
+
+async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
+    """Per-message wall time of ours, the consume-only baseline and two pass-throughs.
+
+    Args:
+        messages: A wire recording.
+        repeats: Runs of each (interleaved).
+
+    Returns:
+        Per-message medians in microseconds and the ratios to each baseline.
+    """
+    cid = messages[0]["conversation_id"]
+    n = len(messages)
+
+    def ours() -> list[FrameProcessor]:
+        tavus = make_tavus(cid)
+        return [tavus.input(), tavus.output()]
+
+    def consumer() -> list[FrameProcessor]:
+        return [TavusConsumer(), make_tavus(cid).output()]
+
+    def passthrough() -> list[FrameProcessor]:
+        return [PassThrough(), PassThrough()]
+
+    samples: dict[str, list[float]] = {"ours": [], "consumer": [], "passthrough": []}
+    factories = {"ours": ours, "consumer": consumer, "passthrough": passthrough}
+    for _ in range(repeats):
+        for key, factory in factories.items():
+            samples[key].append(await _time_pipeline(factory, messages) / n * 1e6)
+    med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+    return {
+        "events": n,
+        "repeats": repeats,
+        "ours_us": med["ours"],
+        "consumer_us": med["consumer"],
+        "passthrough_us": med["passthrough"],
+        "ratio": med["ours"] / med["consumer"],
+        "ratio_passthrough": med["ours"] / med["passthrough"],
+    }
+
+
+__all__ = ["TavusConsumer", "compare"]

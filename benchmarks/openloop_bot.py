@@ -1,0 +1,286 @@
+"""One bot process of the open-loop scale benchmark: N pipelines fed from a unix socket.
+
+Run by :mod:`.scale` (``python -m benchmarks.openloop_bot ...``), never by hand. Each of
+the ``N`` conversations is a real Pipecat pipeline (one ``PipelineWorker`` each, one
+``WorkerRunner``, one event loop)::
+
+    WireInput -> tavus.input() -> probe -> tavus.output() -> WireOutput
+
+``WireInput`` is a ``BaseInputTransport`` that pushes each replica message the way
+``DailyTransport`` does: ``broadcast_frame(DailyInputTransportMessageFrame, ...)`` (one
+copy downstream, one upstream), sender = the replica's participant id. ``WireOutput`` is a
+``BaseOutputTransport`` whose ``send_message`` counts the interactions the bot sends
+(tool results). ``tavus`` is full mode with ``emit_event_frames=True``, the replica's
+participant id known up front, ``get_weather`` answering at once, the heartbeat watchdog
+off and interactions not held for a join (conversations start mid-recording).
+
+Transport overhead (stated, not hidden): one reader task reads the socket in 256 KiB
+reads, unpacks each 17-byte header and ``json.loads`` the message (Daily's native client
+hands Python a decoded dict; here that decode is ours to pay, about 2 us per message),
+then calls ``push_app_message``. Arrival time minus scheduled time is reported apart
+("transport delay": the sender's lateness + the socket + this reader waiting its turn).
+
+Latency of an event = when its ``TavusEventFrame`` (pushed first for an accepted event)
+reaches the direct-mode probe right after ``tavus.input()``, minus the message's scheduled
+send time; both are ``time.monotonic()`` (``CLOCK_MONOTONIC``, shared by every process on
+Linux; the coordinator checks it at the handshake). Events scheduled inside the window
+count; after the last one the bot keeps running until every one of them came out, or the
+drain limit passed: those still missing count with ``drain end - scheduled`` (a lower
+bound) and are reported as missing.
+
+Also recorded over the window: CPU (``getrusage`` of this process, user + system),
+every garbage collection (``gc.callbacks``: generation, pause), event frames out, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import CancelFrame, Frame, OutputTransportMessageFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.runner import WorkerRunner
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+
+from pipecat_tavus_interactions import TavusEventFrame
+
+from .common import REPLICA_ID, Probe, make_tavus, pct, peak_rss_bytes
+from .openloop_load import END, HEADER
+
+
+class WireInput(BaseInputTransport):
+    """Pushes replica messages into the pipeline as Daily does (downstream and upstream)."""
+
+    async def start(self, frame):
+        """Start and report the transport ready."""
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def push_app_message(self, message: Any, sender: str) -> None:
+        """Broadcast one app message."""
+        await self.broadcast_frame(
+            DailyInputTransportMessageFrame, message=message, participant_id=sender
+        )
+
+
+class WireOutput(BaseOutputTransport):
+    """Counts the app messages the bot sends."""
+
+    def __init__(self, params: TransportParams, **kwargs):
+        """Create the output."""
+        super().__init__(params, **kwargs)
+        self.sent = 0
+
+    async def start(self, frame):
+        """Start and report the transport ready."""
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def send_message(self, frame: OutputTransportMessageFrame):
+        """Count the message (nothing leaves the process)."""
+        self.sent += 1
+
+
+class _Conversation:
+    def __init__(self, cid: str, out: list[tuple[float, float]], tavus_params: dict[str, Any]):
+        self.scheduled: dict[int, float] = {}
+        self.tavus = make_tavus(cid, emit_event_frames=True, **tavus_params)
+        self.input = WireInput(TransportParams())
+        self.output = WireOutput(TransportParams())
+        scheduled = self.scheduled
+
+        def on_frame(frame: Frame, now: float) -> bool:
+            if isinstance(frame, TavusEventFrame):
+                s = scheduled.pop(frame.event.seq, None)
+                if s is not None:
+                    out.append((s, time.monotonic()))
+                return False  # measurement only
+            return True
+
+        self.worker = PipelineWorker(
+            Pipeline(
+                [self.input, self.tavus.input(), Probe(on_frame), self.tavus.output(), self.output]
+            ),
+            cancel_on_idle_timeout=False,
+            enable_rtvi=False,
+            check_dangling_tasks=False,
+        )
+
+
+class _GcLog:
+    def __init__(self):
+        self.pauses: list[tuple[float, int, float]] = []  # (start, generation, seconds)
+        self._t = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.monotonic()
+        else:
+            self.pauses.append((self._t, info["generation"], time.monotonic() - self._t))
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+async def _reader(reader: asyncio.StreamReader, convs: list[_Conversation], arrivals: list) -> None:
+    buf = b""
+    size = HEADER.size
+    unpack = HEADER.unpack_from
+    loads = json.loads
+    while True:
+        chunk = await reader.read(1 << 18)
+        if not chunk:
+            return
+        now = time.monotonic()
+        buf += chunk
+        pos = 0
+        while len(buf) - pos >= size:
+            local, scheduled, length, measured = unpack(buf, pos)
+            if local == END:
+                return
+            if len(buf) - pos - size < length:
+                break
+            message = loads(buf[pos + size : pos + size + length])
+            pos += size + length
+            conv = convs[local]
+            if measured:
+                conv.scheduled[message["seq"]] = scheduled
+                arrivals.append((scheduled, now))
+            await conv.input.push_app_message(message, REPLICA_ID)
+        buf = buf[pos:]
+
+
+def _summary(lat_ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": pct(lat_ms, 50),
+        "p99_ms": pct(lat_ms, 99),
+        "p999_ms": pct(lat_ms, 99.9),
+        "max_ms": max(lat_ms) if lat_ms else float("nan"),
+    }
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Build the pipelines, hand-shake, run the window, print the result on the socket."""
+    gclog = _GcLog()
+    gc.callbacks.append(gclog)
+    out: list[tuple[float, float]] = []
+    arrivals: list[tuple[float, float]] = []
+    tavus_params: dict[str, Any] = {}
+    if args.bot_speaking_interval:
+        tavus_params["bot_speaking_interval_s"] = args.bot_speaking_interval
+    convs = [_Conversation(args.cid, out, tavus_params) for _ in range(args.conversations)]
+    runner = WorkerRunner(handle_sigint=False)
+    started = 0
+    all_started = asyncio.Event()
+    for c in convs:
+
+        @c.worker.event_handler("on_pipeline_started")
+        async def _started(_worker, _frame):
+            nonlocal started
+            started += 1
+            if started == len(convs):
+                all_started.set()
+
+    await runner.add_workers(*[c.worker for c in convs])
+    run_task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(all_started.wait(), timeout=300)
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()
+    reader, writer = await asyncio.open_unix_connection(args.socket)
+    writer.write(json.dumps({"proc": args.proc, "monotonic": time.monotonic()}).encode() + b"\n")
+    await writer.drain()
+    control = json.loads(await reader.readline())
+    w0, w1, drain = control["w0"], control["w1"], control["drain_s"]
+    read_task = asyncio.create_task(_reader(reader, convs, arrivals))
+
+    async def at(t: float) -> tuple[float, float]:
+        await asyncio.sleep(max(0.0, t - time.monotonic()))
+        return time.monotonic(), _cpu()
+
+    (a0, cpu0), (a1, cpu1) = await at(w0), await at(w1)
+    await read_task
+    deadline = time.monotonic() + drain
+    while time.monotonic() < deadline and any(  # noqa: ASYNC110 (a poll over many dicts)
+        w0 <= s < w1 for c in convs for s in c.scheduled.values()
+    ):
+        await asyncio.sleep(0.1)
+    drain_end = time.monotonic()
+    lat_ms = [(o - s) * 1e3 for s, o in out if w0 <= s < w1]
+    missing = [(drain_end - s) * 1e3 for c in convs for s in c.scheduled.values() if w0 <= s < w1]
+    transport_ms = [(a - s) * 1e3 for s, a in arrivals if w0 <= s < w1]
+    out_in_window = sum(1 for _s, o in out if a0 <= o < a1)
+    pauses = [(g, p * 1e3) for t, g, p in gclog.pauses if a0 <= t < a1]
+    wall = a1 - a0
+    cpu = cpu1 - cpu0
+    result = {
+        "proc": args.proc,
+        "pid": os.getpid(),
+        "conversations": args.conversations,
+        "window_s": wall,
+        "events_measured": len(lat_ms),
+        "missing": len(missing),
+        "latencies_ms": [round(x, 3) for x in lat_ms + missing],
+        **_summary(lat_ms + missing),
+        "transport": _summary(transport_ms),
+        "events_out_in_window": out_in_window,
+        "achieved_events_per_s": out_in_window / wall,
+        "cpu_s": cpu,
+        "cpu_util": cpu / wall,
+        "cpu_us_per_event": cpu / max(1, out_in_window) * 1e6,
+        "gc": {
+            "count": [sum(1 for g, _ in pauses if g == gen) for gen in range(3)],
+            "p99_ms": pct([p for _, p in pauses], 99),
+            "max_ms": max((p for _, p in pauses), default=0.0),
+            "total_ms": sum(p for _, p in pauses),
+            "max_by_gen_ms": [
+                max((p for g, p in pauses if g == gen), default=0.0) for gen in (0, 1, 2)
+            ],
+        },
+        "sent_interactions": sum(c.output.sent for c in convs),
+        "turns": sum(c.tavus.ledger.completed_count for c in convs),
+        "peak_rss_mib": peak_rss_bytes() / 2**20,
+        "gc_freeze": args.gc_freeze,
+    }
+    writer.write(json.dumps(result).encode() + b"\n")
+    await writer.drain()
+    for c in convs:
+        await c.worker.queue_frame(CancelFrame())
+    try:
+        await asyncio.wait_for(run_task, timeout=60)
+    except TimeoutError:
+        pass
+    writer.close()
+
+
+def main() -> None:
+    """Parse the command line and run."""
+    parser = argparse.ArgumentParser(description="one bot process (started by benchmarks.scale)")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--proc", type=int, required=True)
+    parser.add_argument("--conversations", type=int, required=True)
+    parser.add_argument("--cid", required=True)
+    parser.add_argument("--gc-freeze", action="store_true")
+    parser.add_argument("--bot-speaking-interval", type=float, default=0.0)
+    args = parser.parse_args()
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
