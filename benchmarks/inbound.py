@@ -2,18 +2,18 @@
 
 ``parse_order_map``
     The work ``tavus.input()`` does for one transport message, without Pipecat's queues:
-    ``TavusInteractionsInput._handle_message`` (sender and conversation checks,
-    ``parse_message``, ``EventOrderer.push``, ``TurnLedger.observe``, the frames of
-    DESIGN.md section 4 built and pushed, event handlers called), with ``push_frame``
-    replaced by ``list.append``. The processor runs in a started pipeline (it needs a task
-    manager for its speaking ticker and tool tasks); tool handlers run as tasks after the
-    timed loop, so their cost is not counted. Baseline: ``json.loads`` of the JSON text of
-    the same messages (the cheapest thing any consumer of the data channel must do).
-    The pure-core stages are also timed alone (parse; parse + order; parse + order + ledger),
-    and the handler twice more with parts switched off (``_dispatch`` a no-op; the
-    per-event-type frame builders removed), to show where the glue's time goes.
+    ``TavusConnection.receive`` (sender and conversation checks, ``parse_message``,
+    ``EventOrderer.push``, ``TurnLedger.observe``, the effects) and then the facade carrying
+    the effects out (``tavus.run``: the frames of the README's table built and pushed, event
+    handlers called), with ``push_frame`` replaced by ``list.append``. The processor runs in
+    a started pipeline (it needs a task manager for the core's timer and tool tasks); tool
+    handlers run as tasks after the timed loop, so their cost is not counted. Baseline:
+    ``json.loads`` of the JSON text of the same messages (the cheapest thing any consumer of
+    the data channel must do). The pure-core stages are also timed alone (parse; parse +
+    order; parse + order + ledger; the whole ``TavusConnection.receive``), to show where the
+    time goes.
 
-This module imports the package's internals (``input``, ``ordering``, ``turns``) for its
+This module imports the package's internals (``core.ordering``, ``core.turns``) for its
 per-stage breakdown; every other benchmark uses only the public API.
 """
 
@@ -28,13 +28,14 @@ from typing import Any
 from pipecat.frames.frames import Frame, InterimTranscriptionFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.utils.time import time_now_iso8601
-from pipecat_tavus_interactions.ordering import EventOrderer
-from pipecat_tavus_interactions.turns import TurnLedger
 
-from pipecat_tavus_interactions import input as input_module
+from pipecat_tavus_interactions.core.connection import TavusConnection
+from pipecat_tavus_interactions.core.ordering import EventOrderer
+from pipecat_tavus_interactions.core.turns import TurnLedger
+from pipecat_tavus_interactions.params import TavusInteractionsParams
 from pipecat_tavus_interactions.protocol import parse_message
 
-from .common import Harness, frames_for, json_texts, make_tavus, settle
+from .common import REPLICA_ID, Harness, frames_for, json_texts, make_tavus, settle
 
 DOWN = FrameDirection.DOWNSTREAM
 
@@ -50,6 +51,11 @@ def _time_json(texts: list[str]) -> float:
 def _time_core(messages: list[dict], stages: str) -> float:
     orderer = EventOrderer()
     ledger = TurnLedger()
+    conn = TavusConnection(
+        TavusInteractionsParams(
+            conversation_id=messages[0]["conversation_id"], replica_participant_id=REPLICA_ID
+        )
+    )
     t0 = time.perf_counter()
     if stages == "parse":
         for m in messages:
@@ -57,28 +63,24 @@ def _time_core(messages: list[dict], stages: str) -> float:
     elif stages == "order":
         for m in messages:
             orderer.push(parse_message(m), 0.0)
-    else:
+    elif stages == "ledger":
         for m in messages:
             for e in orderer.push(parse_message(m), 0.0):
                 ledger.observe(e, 0.0)
+    else:
+        t0 = time.perf_counter()
+        for m in messages:
+            conn.receive(m, sender_id=REPLICA_ID, now=0.0)
     return time.perf_counter() - t0
 
 
-async def _no_dispatch(_event) -> None:
-    return None
-
-
-async def _time_processor(messages: list[dict], variant: str = "full") -> tuple[float, int]:
-    """Time ``_handle_message`` over ``messages``.
-
-    ``variant``: ``"full"``; ``"no_dispatch"`` (``_dispatch`` replaced by a no-op: the glue
-    before mapping); ``"no_handlers"`` (``_dispatch`` runs, with the per-type frame builders
-    of ``input._HANDLERS`` removed: ledger and bookkeeping without frames).
-    """
+async def _time_processor(messages: list[dict]) -> tuple[float, int]:
+    """Time what ``tavus.input()`` does per message: the core's receive and its effects."""
     tavus = make_tavus(messages[0]["conversation_id"])
     frames = frames_for(messages)
     inp = tavus.input()
-    saved = dict(input_module._HANDLERS)
+    conn = tavus.connection
+    run = tavus.run
     async with Harness([inp, tavus.output()]):
         pushed: list[Frame] = []
 
@@ -86,19 +88,11 @@ async def _time_processor(messages: list[dict], variant: str = "full") -> tuple[
             pushed.append(frame)
 
         inp.push_frame = push  # type: ignore[method-assign]
-        if variant == "no_dispatch":
-            inp._dispatch = _no_dispatch  # type: ignore[method-assign]
-        elif variant == "no_handlers":
-            input_module._HANDLERS.clear()
-        handle = inp._handle_message
         gc.collect()
-        try:
-            t0 = time.perf_counter()
-            for f in frames:
-                await handle(f, DOWN)
-            elapsed = time.perf_counter() - t0
-        finally:
-            input_module._HANDLERS.update(saved)
+        t0 = time.perf_counter()
+        for f in frames:
+            await run(conn.receive(f.message, sender_id=f.participant_id, now=0.0))
+        elapsed = time.perf_counter() - t0
         await settle()
         del inp.push_frame  # the pipeline's EndFrame must get through again
     return elapsed, len(pushed)
@@ -117,18 +111,14 @@ async def parse_order_map(messages: list[dict], *, repeats: int) -> dict[str, An
     texts = json_texts(messages)
     n = len(messages)
     samples: dict[str, list[float]] = {
-        k: []
-        for k in ("json", "parse", "order", "ledger", "no_dispatch", "no_handlers", "processor")
+        k: [] for k in ("json", "parse", "order", "ledger", "receive", "processor")
     }
     frames_pushed = 0
     for _ in range(repeats):
         # Interleaved, so drift in machine load hits every stage alike.
         samples["json"].append(_time_json(texts) / n * 1e6)
-        for stage in ("parse", "order", "ledger"):
+        for stage in ("parse", "order", "ledger", "receive"):
             samples[stage].append(_time_core(messages, stage) / n * 1e6)
-        for variant in ("no_dispatch", "no_handlers"):
-            elapsed, _ = await _time_processor(messages, variant)
-            samples[variant].append(elapsed / n * 1e6)
         elapsed, frames_pushed = await _time_processor(messages)
         samples["processor"].append(elapsed / n * 1e6)
     med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}

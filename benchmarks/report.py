@@ -38,12 +38,12 @@ def _summary(r: dict[str, Any]) -> list[str]:
         )
     else:
         us = ib["median_us"]
-        core = us["ledger"] / us["json"]
+        core = us["receive"] / us["json"]
         rows.append(
-            "| inbound parse + order + map, pure core, per event: `parse_message` + "
-            f"`EventOrderer` + `TurnLedger` on recorded messages, no frames | {_f(us['ledger'])} "
-            f"us | json.loads {_f(us['json'])} us | {_f(core)}x (whole input handler, frames "
-            f"included: {_f(ib['ratio'])}x) | <= 3x | {_ok(core <= 3)} |"
+            "| inbound parse + order + map, pure core, per event: `TavusConnection.receive` "
+            "(sender checks, parse, order, ledger, effects) on recorded messages, no frames | "
+            f"{_f(us['receive'])} us | json.loads {_f(us['json'])} us | {_f(core)}x (with the "
+            f"effects carried out as frames: {_f(ib['ratio'])}x) | <= 3x | {_ok(core <= 3)} |"
         )
     pl = r["pipeline"]
     rows.append(
@@ -280,10 +280,9 @@ def render(r: dict[str, Any], command: str) -> str:
             ("json", "`json.loads` (baseline)"),
             ("parse", "`parse_message`"),
             ("order", "+ `EventOrderer.push`"),
-            ("ledger", "+ `TurnLedger.observe` (the pure core: the target's row)"),
-            ("no_dispatch", "input handler, mapping off"),
-            ("no_handlers", "input handler, frame builders off"),
-            ("processor", "input handler, complete (frames built and pushed)"),
+            ("ledger", "+ `TurnLedger.observe`"),
+            ("receive", "`TavusConnection.receive`, the whole pure core (the target's row)"),
+            ("processor", "receive + `tavus.run` (frames built and pushed, handlers called)"),
         ):
             v = ib["median_us"][key]
             lines.append(f"| {label} | {_f(v)} | {_f(v / ib['median_us']['json'])} |")

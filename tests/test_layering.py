@@ -28,6 +28,9 @@ LAYERS: dict[str, int] = {
     "events": CORE,
     "interactions": CORE,
     "protocol": CORE,
+    "wire_fields": CORE,
+    "wire_interactions": CORE,
+    "wire_size": CORE,
     "params": CORE,
     "core": CORE,
     # 2. Pipecat drivers
@@ -35,6 +38,10 @@ LAYERS: dict[str, int] = {
     "tool_schema": GLUE,
     # 3. edges
     "api": EDGE,
+    "api_bodies": EDGE,
+    "api_http": EDGE,
+    "api_models": EDGE,
+    "api_scope": EDGE,
     "simulator": EDGE,
     "live": EDGE,
     # the curated public API re-exports from every layer

@@ -272,10 +272,11 @@ class Sender:
     def add_audio(self, pcm: bytes | memoryview, context_id: str | None, now: float) -> list:
         """Add PCM16 mono audio at the wire rate to the open utterance (opening one)."""
         audio = self.audio
+        if audio.is_dead_context(context_id):
+            # Late audio of an interrupted utterance, even when the next one is open.
+            self.stats["echo_dropped"] += 1
+            return []
         if audio.inference_id is None:
-            if audio.is_dead_context(context_id):
-                self.stats["echo_dropped"] += 1
-                return []
             out = self._open_audio(context_id, now)
         else:
             out = []

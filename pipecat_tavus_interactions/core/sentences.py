@@ -8,7 +8,7 @@ is only taken when nothing that may follow could change its meaning ("3." may be
 with its last token instead of waiting for the next one.
 
 :func:`find_sentence_end` is the whole interface; the stream around it lives in
-:mod:`~pipecat_tavus_interactions.echo_text`.
+:mod:`~pipecat_tavus_interactions.core.echo`.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class EchoResampler:
             utterance_id: The utterance being closed.
         """
         resampler = self._resampler
-        if resampler is None or utterance_id is None or self._owner != utterance_id:
+        owner = self._owner
+        if resampler is None or utterance_id is None or owner not in (utterance_id, _OPENING):
             return b""
         self._resampler = None
         self._owner = None

@@ -2,9 +2,9 @@
 
 :class:`TavusSimulator` emits the Tavus -> app messages a real replica would (built by
 :mod:`.wire`, stamped and delivered by :mod:`.channel`) and receives the bot's interactions
-(parsed with :func:`~pipecat_tavus_interactions.protocol.parse_interaction`). It runs in
-simulated time: ``speed`` divides every wait, so tests run a minute of conversation in a
-fraction of a second while durations and timestamps stay at nominal speed.
+(parsed and recorded by :mod:`.inbox`). It runs in simulated time: ``speed`` divides every
+wait, so tests run a minute of conversation in a fraction of a second while durations and
+timestamps stay at nominal speed.
 
 Behaviour, where the protocol reference leaves a choice:
 
@@ -27,22 +27,19 @@ Behaviour, where the protocol reference leaves a choice:
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from loguru import logger
 
-from ..exceptions import RemoteProtocolError
 from ..interactions import Interaction
-from ..protocol import parse_interaction
 from .channel import ReplicaChannel, SendCallback
 from .chaos import Chaos, Delivery
 from .conversation import Conversation
+from .inbox import Inbox
 from .persona import ScriptedPersona, ScriptedUser
 from .speech import Voice
 from .wire import WireBuilder
@@ -108,10 +105,7 @@ class TavusSimulator:
                 the transport's records.
             send: ``async send(message, sender_id)``; :meth:`connect` can set it later.
         """
-        if mode not in ("full", "echo"):
-            raise ValueError(f"mode must be 'full' or 'echo', got {mode!r}")
-        if words_per_second <= 0 or speed <= 0:
-            raise ValueError("words_per_second and speed must be > 0")
+        _check_settings(mode, words_per_second, speed)
         rng = random.Random(seed)
         self.conversation_id = conversation_id or f"c-sim-{rng.getrandbits(40):010x}"
         self.participant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -121,44 +115,48 @@ class TavusSimulator:
         self.speed = speed
         self.heartbeat_interval_s = heartbeat_interval_s
         self.replica_id = replica_id
-        if clock is None:
-            wall0, mono0 = time.time(), time.monotonic()
+        self.history = history
+        self._build_parts(rng, clock, chaos, send, tool_wait_s, response_latency_s, echo_idle_s)
 
-            def clock() -> float:
-                return wall0 + (time.monotonic() - mono0) * speed
-
+    def _build_parts(
+        self,
+        rng: random.Random,
+        clock: Callable[[], float] | None,
+        chaos: Chaos | None,
+        send: SendCallback | None,
+        tool_wait_s: float,
+        response_latency_s: float,
+        echo_idle_s: float,
+    ) -> None:
+        """Create the moving parts: wire, channel, voice, conversation, inbox and lifecycle."""
         self._wire = WireBuilder(conversation_id=self.conversation_id, rng=rng)
         self._channel = ReplicaChannel(
             sender_id=self.participant_id,
             conversation_id=self.conversation_id,
-            clock=clock,
+            clock=clock if clock is not None else _simulated_clock(self.speed),
             chaos=chaos,
-            history=history,
+            history=self.history,
         )
         self._channel.connect(send, self._on_signal)
         self._on_user_speech: Callable[[str], Any] | None = None
         self._on_left: Callable[[str], Any] | None = None
-        self.history = history
-        self._received: deque[Any] = deque(maxlen=history)
-        self._interactions: deque[Interaction] = deque(maxlen=history)
-        self._interaction_waiters: list[tuple[Callable[[Interaction], bool], asyncio.Future]] = []
-        self._rejected: deque[tuple[Any, str]] = deque(maxlen=history)
+        self._inbox = Inbox(owner=self, history=self.history)
         self._voice = Voice(
             wire=self._wire,
             channel=self._channel,
-            words_per_second=words_per_second,
-            speed=speed,
+            words_per_second=self.words_per_second,
+            speed=self.speed,
             echo_idle_s=echo_idle_s,
         )
         self._conv = Conversation(
-            mode=mode,
+            mode=self.mode,
             persona=self.persona,
             wire=self._wire,
             channel=self._channel,
             voice=self._voice,
             tool_wait_s=tool_wait_s,
             response_latency_s=response_latency_s,
-            history=history,
+            history=self.history,
         )
         self._heartbeat: asyncio.Task | None = None
         self._user_lock = asyncio.Lock()
@@ -223,17 +221,17 @@ class TavusSimulator:
     @property
     def received(self) -> list[Any]:
         """Every message delivered to the replica, as received."""
-        return list(self._received)
+        return self._inbox.received
 
     @property
     def interactions(self) -> list[Interaction]:
         """The accepted interactions, parsed, in order."""
-        return list(self._interactions)
+        return self._inbox.interactions
 
     @property
     def rejected(self) -> list[tuple[Any, str]]:
         """Messages the replica refused, with the reason (never raised)."""
-        return list(self._rejected)
+        return self._inbox.rejected
 
     @property
     def echo_audio_seconds(self) -> dict[str | None, float]:
@@ -389,16 +387,7 @@ class TavusSimulator:
         Raises:
             TimeoutError: Nothing matched in time.
         """
-        for interaction in self._interactions:
-            if predicate(interaction):
-                return interaction
-        entry = (predicate, asyncio.get_running_loop().create_future())
-        self._interaction_waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await entry[1]
-        finally:
-            self._interaction_waiters.remove(entry)
+        return await self._inbox.wait_for(predicate, timeout_s=timeout_s)
 
     async def run_script(self, user: ScriptedUser) -> None:
         """Let a scripted user speak all its lines, then wait for the replica to finish.
@@ -472,35 +461,31 @@ class TavusSimulator:
             The accepted interaction, or ``None`` when the message was rejected (see
             :attr:`rejected`).
         """
-        self._received.append(message)
-        if not self._started.is_set() or self._gone:
-            self._rejected.append((message, "replica_not_present"))
+        interaction = self._inbox.accept(
+            message,
+            present=self._started.is_set() and not self._gone,
+            conversation_id=self.conversation_id,
+            sender_id=sender_id,
+        )
+        if interaction is None:
             return None
-        try:
-            interaction = parse_interaction(message)
-        except RemoteProtocolError as e:
-            logger.debug(f"{self}: rejected message from {sender_id}: {e}")
-            self._rejected.append((message, e.reason))
-            return None
-        if _conversation_id(message) != self.conversation_id:
-            self._rejected.append((message, "wrong_conversation"))
-            return None
-        self._interactions.append(interaction)
         await self._conv.handle(interaction)
-        for predicate, fut in list(self._interaction_waiters):
-            if not fut.done() and predicate(interaction):
-                fut.set_result(interaction)
+        self._inbox.handled(interaction)
         return interaction
 
 
-def _conversation_id(message: Any) -> Any:
-    if isinstance(message, bytes | bytearray):
-        message = bytes(message).decode("utf-8", "replace")
-    if isinstance(message, str):
-        try:
-            message = json.loads(message)
-        except ValueError:
-            return None
-        if isinstance(message, str):
-            return _conversation_id(message)
-    return message.get("conversation_id") if isinstance(message, dict) else None
+def _check_settings(mode: str, words_per_second: float, speed: float) -> None:
+    if mode not in ("full", "echo"):
+        raise ValueError(f"mode must be 'full' or 'echo', got {mode!r}")
+    if words_per_second <= 0 or speed <= 0:
+        raise ValueError("words_per_second and speed must be > 0")
+
+
+def _simulated_clock(speed: float) -> Callable[[], float]:
+    """Simulated epoch seconds: the wall clock now, plus elapsed time times ``speed``."""
+    wall0, mono0 = time.time(), time.monotonic()
+
+    def clock() -> float:
+        return wall0 + (time.monotonic() - mono0) * speed
+
+    return clock

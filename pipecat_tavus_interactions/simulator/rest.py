@@ -12,7 +12,9 @@ ephemeral port) that serves, with in-memory state, the Tavus ``/v2`` endpoints t
 Every ``/v2`` request must carry the configured ``x-api-key`` (401 otherwise). Every request is
 recorded (:attr:`TavusRestSimulator.requests`) with the key masked, and tests can inject
 failures (:meth:`TavusRestSimulator.fail_next`) and slow answers
-(:meth:`TavusRestSimulator.delay_next`). It depends on aiohttp only, never on pipecat.
+(:meth:`TavusRestSimulator.delay_next`). This module owns the server, the recording, the key
+check and the fault injection; the endpoints and their state are in :mod:`.rest_endpoints`.
+It depends on aiohttp only, never on pipecat.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 from loguru import logger
+
+from .rest_endpoints import RestEndpoints, error_response
 
 __all__ = ["RecordedRequest", "TavusRestSimulator"]
 
@@ -73,27 +76,6 @@ class _Fault:
         )
 
 
-@dataclass
-class _State:
-    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    personas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pals: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-async def _json_body(request: web.Request) -> Any:
-    # The middleware already read (and aiohttp cached) the body and rejected non-JSON.
-    raw = await request.read()
-    return json.loads(raw) if raw else None
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
-
-
 class TavusRestSimulator:
     """In-memory Tavus REST API on loopback, with request recording and fault injection.
 
@@ -122,9 +104,9 @@ class TavusRestSimulator:
             end_returns_json: Answer a successful end with 200 and a JSON body instead of 204.
         """
         self._api_key = api_key
-        self._already_ended_status = already_ended_status
-        self._end_returns_json = end_returns_json
-        self._state = _State()
+        self._endpoints = RestEndpoints(
+            self, already_ended_status=already_ended_status, end_returns_json=end_returns_json
+        )
         self._faults: list[_Fault] = []
         self._requests: list[RecordedRequest] = []
         self._request_event = asyncio.Event()
@@ -146,19 +128,7 @@ class TavusRestSimulator:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         app = web.Application(middlewares=[self._middleware])
-        app.add_routes(
-            [
-                web.post("/v2/conversations", self._create_conversation),
-                web.get("/v2/conversations", self._list_conversations),
-                web.get("/v2/conversations/{id}", self._get_conversation),
-                web.post("/v2/conversations/{id}/end", self._end_conversation),
-                web.post("/v2/personas", self._create_persona),
-                web.get("/v2/personas/{id}", self._get_persona),
-                web.post("/v2/pals", self._create_pal),
-                web.get("/v2/pals/{id}", self._get_pal),
-                web.get("/rooms/{id}", self._room),
-            ]
-        )
+        app.add_routes(self._endpoints.routes())
         self._closing.clear()
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -333,12 +303,12 @@ class TavusRestSimulator:
     @property
     def conversations(self) -> dict[str, dict[str, Any]]:
         """The stored conversations by id (a shallow copy)."""
-        return {cid: dict(c) for cid, c in self._state.conversations.items()}
+        return {cid: dict(c) for cid, c in self._endpoints.state.conversations.items()}
 
     @property
     def personas(self) -> dict[str, dict[str, Any]]:
         """The stored personas and PALs by id (a shallow copy)."""
-        merged = {**self._state.personas, **self._state.pals}
+        merged = {**self._endpoints.state.personas, **self._endpoints.state.pals}
         return {pid: dict(p) for pid, p in merged.items()}
 
     def end_conversation(self, conversation_id: str) -> None:
@@ -350,7 +320,7 @@ class TavusRestSimulator:
         Raises:
             KeyError: No such conversation.
         """
-        self._state.conversations[conversation_id]["status"] = "ended"
+        self._endpoints.state.conversations[conversation_id]["status"] = "ended"
 
     # ------------------------------------------------------------------ plumbing
 
@@ -388,9 +358,9 @@ class TavusRestSimulator:
                 return self._fault_response(fault)
         if not authorized and not request.path.startswith("/rooms/"):
             # Rooms stand for the Daily URL a browser opens: no API key there.
-            response: web.StreamResponse = _error(401, "Invalid access token")
+            response: web.StreamResponse = error_response(401, "Invalid access token")
         elif raw and payload is None:
-            response = _error(400, "Request body is not valid JSON")
+            response = error_response(400, "Request body is not valid JSON")
         else:
             response = await handler(request)
         if fault is not None and fault.delay_s > 0:
@@ -407,143 +377,3 @@ class TavusRestSimulator:
         if isinstance(fault.body, str):
             return web.Response(status=fault.status, text=fault.body, headers=headers)
         return web.json_response(fault.body, status=fault.status, headers=headers)
-
-    def _new_id(self, prefix: str) -> str:
-        return prefix + secrets.token_hex(6)
-
-    # ------------------------------------------------------------------ handlers
-
-    async def _create_conversation(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            return _error(400, "Request body must be a JSON object")
-        for new, legacy in (("face_id", "replica_id"), ("pal_id", "persona_id")):
-            if body.get(new) is not None and body.get(legacy) is not None:
-                return _error(400, f"Give {new} or {legacy}, not both")
-        ids = ("face_id", "replica_id", "pal_id", "persona_id")
-        if not any(isinstance(body.get(key), str) and body[key] for key in ids):
-            return _error(400, "A replica_id (face_id) or persona_id (pal_id) is required")
-        properties = body.get("properties")
-        if properties is not None and not isinstance(properties, dict):
-            return _error(400, "properties must be an object")
-        conversation_id = self._new_id("c")
-        record: dict[str, Any] = {
-            **body,
-            "conversation_id": conversation_id,
-            "conversation_url": f"{self.base_url}/rooms/{conversation_id}",
-            "status": "ended" if body.get("test_mode") else "active",
-            "created_at": _now(),
-        }
-        if body.get("require_auth"):
-            record["meeting_token"] = secrets.token_hex(16)
-        self._state.conversations[conversation_id] = record
-        logger.debug(f"{self}: created conversation {conversation_id}")
-        return web.json_response(self._conversation_view(record))
-
-    @staticmethod
-    def _conversation_view(record: dict[str, Any]) -> dict[str, Any]:
-        keys = (
-            "conversation_id",
-            "conversation_name",
-            "conversation_url",
-            "status",
-            "callback_url",
-            "created_at",
-            "face_id",
-            "replica_id",
-            "pal_id",
-            "persona_id",
-            "meeting_token",
-        )
-        return {key: record[key] for key in keys if key in record}
-
-    async def _list_conversations(self, request: web.Request) -> web.Response:
-        items = list(self._state.conversations.values())
-        status = request.query.get("status")
-        if status:
-            items = [c for c in items if c["status"] == status]
-        try:
-            limit = int(request.query.get("limit", "10"))
-            page = int(request.query.get("page", "1"))
-        except ValueError:
-            return _error(400, "limit and page must be integers")
-        if limit < 1 or page < 1:
-            return _error(400, "limit and page must be >= 1")
-        chunk = items[(page - 1) * limit : page * limit]
-        return web.json_response(
-            {"data": [self._conversation_view(c) for c in chunk], "total_count": len(items)}
-        )
-
-    async def _get_conversation(self, request: web.Request) -> web.Response:
-        record = self._state.conversations.get(request.match_info["id"])
-        if record is None:
-            return _error(404, "Conversation not found")
-        view = self._conversation_view(record)
-        if "properties" in record:
-            view["properties"] = record["properties"]
-        if request.query.get("verbose") == "true":
-            view["events"] = []
-        return web.json_response(view)
-
-    async def _end_conversation(self, request: web.Request) -> web.Response:
-        conversation_id = request.match_info["id"]
-        record = self._state.conversations.get(conversation_id)
-        if record is None:
-            return _error(404, "Conversation not found")
-        if record["status"] == "ended":
-            return _error(self._already_ended_status, "Conversation has already ended")
-        record["status"] = "ended"
-        logger.debug(f"{self}: ended conversation {conversation_id}")
-        if self._end_returns_json:
-            return web.json_response({"conversation_id": conversation_id, "status": "ended"})
-        return web.Response(status=204)
-
-    async def _create_persona(self, request: web.Request) -> web.Response:
-        return await self._create_persona_like(request, "persona", self._state.personas)
-
-    async def _create_pal(self, request: web.Request) -> web.Response:
-        return await self._create_persona_like(request, "pal", self._state.pals)
-
-    async def _create_persona_like(
-        self, request: web.Request, kind: str, store: dict[str, dict[str, Any]]
-    ) -> web.Response:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            return _error(400, "Request body must be a JSON object")
-        mode = body.get("pipeline_mode", "full")
-        if mode not in ("full", "echo"):
-            return _error(400, "pipeline_mode must be 'full' or 'echo'")
-        if mode == "full" and not body.get("system_prompt"):
-            return _error(400, "system_prompt is required in full pipeline mode")
-        layers = body.get("layers")
-        if layers is not None and not isinstance(layers, dict):
-            return _error(400, "layers must be an object")
-        tools = ((layers or {}).get("llm") or {}).get("tools")
-        if tools is not None and not (
-            isinstance(tools, list)
-            and all(isinstance(t, dict) and t.get("type") == "function" for t in tools)
-        ):
-            return _error(400, "layers.llm.tools must be a list of function tools")
-        new_id = self._new_id("p")
-        record = {**body, f"{kind}_id": new_id, "pipeline_mode": mode, "created_at": _now()}
-        store[new_id] = record
-        logger.debug(f"{self}: created {kind} {new_id}")
-        return web.json_response(record)
-
-    async def _get_persona(self, request: web.Request) -> web.Response:
-        record = self._state.personas.get(request.match_info["id"])
-        if record is None:
-            return _error(404, "Persona not found")
-        return web.json_response(record)
-
-    async def _get_pal(self, request: web.Request) -> web.Response:
-        record = self._state.pals.get(request.match_info["id"])
-        if record is None:
-            return _error(404, "PAL not found")
-        return web.json_response(record)
-
-    async def _room(self, request: web.Request) -> web.Response:
-        conversation_id = request.match_info["id"]
-        if conversation_id not in self._state.conversations:
-            return web.Response(status=404, text="No such room")
-        return web.Response(text=f"Simulated Tavus room {conversation_id}")

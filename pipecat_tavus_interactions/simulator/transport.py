@@ -66,6 +66,19 @@ __all__ = ["SimulatedInputTransport", "SimulatedOutputTransport", "SimulatedTran
 
 _LEFT_REASON = "leftCall"  # daily-python's reason for a participant who left
 
+#: The Daily events the transport fires, with Daily's names.
+_EVENTS = (
+    "on_joined",
+    "on_connected",
+    "on_left",
+    "on_app_message",
+    "on_first_participant_joined",
+    "on_participant_joined",
+    "on_participant_left",
+    "on_client_connected",
+    "on_client_disconnected",
+)
+
 
 def _is_uuid(value: Any) -> bool:
     try:
@@ -73,6 +86,19 @@ def _is_uuid(value: Any) -> bool:
     except ValueError:
         return False
     return isinstance(value, str)
+
+
+def _participant_ids(
+    simulator: TavusSimulator, bot_participant_id: str | None, user_participant_id: str | None
+) -> tuple[str, str]:
+    """The bot's and the user's participant ids: as given, or derived from the conversation."""
+    cid = simulator.conversation_id
+    bot_id = bot_participant_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:{cid}:bot"))
+    user_id = user_participant_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:{cid}:user"))
+    for what, pid in (("bot_participant_id", bot_id), ("user_participant_id", user_id)):
+        if not _is_uuid(pid):
+            raise ValueError(f"{what} must be a UUID string, got {pid!r}")
+    return bot_id, user_id
 
 
 def _participant(pid: str, name: str, user_id: str, *, local: bool = False) -> dict[str, Any]:
@@ -257,12 +283,7 @@ class SimulatedTransport(BaseTransport):
             output_name: Output processor name.
         """
         super().__init__(name=name, input_name=input_name, output_name=output_name)
-        cid = simulator.conversation_id
-        bot_id = bot_participant_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:{cid}:bot"))
-        user_id = user_participant_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:{cid}:user"))
-        for what, pid in (("bot_participant_id", bot_id), ("user_participant_id", user_id)):
-            if not _is_uuid(pid):
-                raise ValueError(f"{what} must be a UUID string, got {pid!r}")
+        bot_id, user_id = _participant_ids(simulator, bot_participant_id, user_participant_id)
         self.simulator = simulator
         self._params = params or TransportParams()
         self._user_transcription = (
@@ -290,17 +311,7 @@ class SimulatedTransport(BaseTransport):
         simulator.connect(
             self._on_replica_message, on_user_speech=self._on_user_speech, on_left=self._on_left
         )
-        for event in (
-            "on_joined",
-            "on_connected",
-            "on_left",
-            "on_app_message",
-            "on_first_participant_joined",
-            "on_participant_joined",
-            "on_participant_left",
-            "on_client_connected",
-            "on_client_disconnected",
-        ):
+        for event in _EVENTS:
             self._register_event_handler(event)
 
     @property
