@@ -344,3 +344,22 @@ async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(poli
     if policy in ("auto", "tool_result"):
         # The replica used the result in its reply.
         assert tavus.ledger.get(1).replica_spoken_text == "The bread costs 7 dollars."
+
+
+async def test_no_event_handler_task_outlives_the_pipeline():
+    # The processors' cleanup() waits for the facade's handler tasks; before, a slow
+    # on_turn_completed handler was still pending when the runner returned.
+    sim = TavusSimulator(persona=persona(), speed=100, seed=5)
+    tavus = make_tavus(sim)
+    finished: list[int] = []
+
+    @tavus.event_handler("on_turn_completed")
+    async def slow(tavus, turn):
+        await asyncio.sleep(0.3)
+        finished.append(turn.turn_idx)
+
+    await run_bot(sim, tavus, [UserLine(text="Hello there.")])
+    # Every turn that completed had its handler run to the end before run() returned.
+    assert finished and sorted(finished) == [t.turn_idx for t in tavus.ledger.turns]
+    pending = [t for t in asyncio.all_tasks() if "slow" in repr(t.get_coro())]
+    assert pending == []

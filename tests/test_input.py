@@ -24,8 +24,11 @@ from pipecat.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+from pipecat.utils.base_object import BaseObject
 
 from pipecat_tavus_interactions import (
     TavusEventFrame,
@@ -514,3 +517,106 @@ async def test_bot_speaking_frames_can_be_switched_off():
         for f in down
         if isinstance(f, BotStartedSpeakingFrame | BotStoppedSpeakingFrame | BotSpeakingFrame)
     ]
+
+
+class Room(BaseObject):
+    """A transport stand-in that only raises Daily's participant events."""
+
+    def __init__(self):
+        super().__init__()
+        self._register_event_handler("on_participant_joined")
+        self._register_event_handler("on_participant_left")
+
+    async def leave(self, participant_id: str) -> None:
+        await self._call_event_handler("on_participant_left", {"id": participant_id}, "left")
+
+
+async def test_a_replica_that_leaves_mid_utterance_stops_the_bot_speaking():
+    # Before the conversation core, the facade cleared its own flag but the input's stayed
+    # set: no BotStoppedSpeakingFrame, and the bot "spoke" for ever.
+    tavus, calls = make()
+    room = Room()
+    tavus.attach_transport(room)
+    m = Msgs()
+
+    async def leave_once_speaking(_tavus, event):
+        if event.event_type == "conversation.replica.started_speaking":
+            await room.leave(REPLICA)
+
+    tavus.add_event_handler("on_event", leave_once_speaking)
+    started = m("conversation.replica.started_speaking", inference_id="i1")
+    utterance = m("conversation.utterance", {"role": "user", "speech": "Hi"})
+    down, _ = await run(
+        tavus,
+        [frame(m("system.replica_joined")), frame(utterance), frame(started), SleepFrame(0.2)],
+    )
+    speaking = [t for t in types(down) if t.startswith("BotSt")]
+    assert speaking == ["BotStartedSpeakingFrame", "BotStoppedSpeakingFrame"]
+    assert tavus.replica_speaking is False and tavus.replica_ready is False
+    assert calls["on_replica_left"] == [("participant_left",)]
+    (turn,) = [f.turn for f in down if isinstance(f, TavusTurnFrame)]
+    assert turn.turn_idx == 1 and not any(span.open for span in turn.spans)
+
+
+class SlowData(FrameProcessor):
+    """An ordinary queued processor that takes its time over transcriptions."""
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TranscriptionFrame):
+            await asyncio.sleep(0.05)
+        await self.push_frame(frame, direction)
+
+
+async def test_frames_of_one_event_keep_protocol_order_through_a_queued_processor():
+    # Tavus frames used to be system frames: they overtook the TranscriptionFrame they
+    # belong to in any queued processor downstream.
+    tavus, _ = make()
+    m = Msgs()
+    messages = [
+        m("conversation.utterance", {"role": "user", "speech": "Hi"}),
+        m("conversation.replica.started_speaking", inference_id="i1"),
+        m("conversation.utterance", {"role": "replica", "speech": "Hello!"}, inference_id="i1"),
+        m("conversation.replica.stopped_speaking", inference_id="i1"),
+    ]
+    down, _ = await run_test(
+        Pipeline([tavus.input(), SlowData()]),
+        frames_to_send=[frame(x) for x in messages],
+    )
+    ordered = [
+        t
+        for t in types(down)
+        if t in ("TranscriptionFrame", "TavusUtteranceFrame", "TavusTurnFrame")
+    ]
+    assert ordered == [
+        "TranscriptionFrame",
+        "TavusUtteranceFrame",
+        "TavusUtteranceFrame",
+        "TavusTurnFrame",
+    ]
+
+
+async def test_an_interruption_does_not_flush_tavus_frames_from_a_queue():
+    tavus, _ = make()
+    m = Msgs()
+    utterance = m("conversation.utterance", {"role": "user", "speech": "Hi"})
+    down, _ = await run_test(
+        Pipeline([tavus.input(), SlowData()]),
+        frames_to_send=[frame(utterance), InterruptionFrame()],
+    )
+    assert [(f.role, f.text) for f in down if isinstance(f, TavusUtteranceFrame)] == [
+        ("user", "Hi")
+    ]
+
+
+async def test_shutdown_ends_the_worker_after_the_frames_already_pushed():
+    tavus, _ = make()
+    m = Msgs()
+    utterance = m("conversation.utterance", {"role": "user", "speech": "Bye"})
+    shutdown = m("system.shutdown", {"shutdown_reason": "max_call_duration reached"})
+    down, _ = await run_test(
+        Pipeline([tavus.input(), SlowData()]), frames_to_send=[frame(utterance), frame(shutdown)]
+    )
+    names = types(down)
+    # Downstream, behind the last transcription, rather than upstream ahead of it.
+    assert names.index("TranscriptionFrame") < names.index("EndWorkerFrame")

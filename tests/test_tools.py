@@ -384,3 +384,55 @@ def test_registering_misuse_raises_local_protocol_error():
         tavus.register_function("w", "not a function")
     with pytest.raises(LocalProtocolError, match="positive"):
         tavus.register_function("w", _ok, timeout_s=0)
+
+
+async def test_a_long_result_delivered_as_echo_is_one_utterance_done_only_at_the_end():
+    # Before the conversation core, the tool path split long echoes itself and sent every
+    # piece as its own utterance (three separate done: true).
+    tavus, _ = make(tool_result_delivery="echo", max_message_bytes=1024)
+    story = "and then the weather changed again " * 60
+
+    async def tell(params):
+        await params.result_callback(story)
+
+    tavus.register_function("tell", tell)
+    w = Wire()
+    out = await run(tavus, [w.joined(), w.call("tell"), SleepFrame(0.1)])
+    assert set(wire_types(out)) == {"conversation.echo"} and len(out) >= 3
+    props = [m["properties"] for m in out]
+    assert len({p["inference_id"] for p in props}) == 1
+    assert [p["done"] for p in props] == [False] * (len(props) - 1) + [True]
+    assert "".join(p["text"] + " " for p in props).split() == story.split()
+    assert all(len(json.dumps(m, separators=(",", ":")).encode()) <= 1024 for m in out)
+
+
+async def test_handlers_get_the_worker_and_its_runner_like_pipecat_handlers():
+    from pipecat.pipeline.runner import WorkerRunner
+    from pipecat.pipeline.worker import PipelineWorker
+
+    tavus, _ = make()
+    seen: list[FunctionCallParams] = []
+
+    async def probe(params):
+        seen.append(params)
+        await params.result_callback("ok")
+
+    tavus.register_function("probe", probe)
+    w = Wire()
+
+    worker = PipelineWorker(
+        Pipeline([tavus.input(), tavus.output()]), enable_rtvi=False, idle_timeout_secs=None
+    )
+    await worker.queue_frames([w.joined(), w.call("probe")])
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    run_task = asyncio.create_task(runner.run())
+    for _ in range(200):
+        if tavus.ledger.get(1) and tavus.ledger.get(1).tool_calls[0].status != "pending":
+            break
+        await asyncio.sleep(0.01)
+    await worker.cancel()
+    await asyncio.wait_for(run_task, 10)
+    (params,) = seen
+    assert params.pipeline_worker is worker
+    assert params.worker_runner is runner

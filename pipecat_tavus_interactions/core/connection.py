@@ -76,6 +76,8 @@ class TavusConnection:
         self._interrupt_reported: tuple[int | None, str | None] | None = None
         self._remote_interrupt_at: float | None = None
         self._error_counts: Counter[str] = Counter()
+        # Set when a deadline may have appeared or moved earlier (see deadline_moved).
+        self._moved = False
         # One handler per event model; subclasses (every speaking form) share their base's.
         handlers = (
             (ev.SpeakingEvent, self._on_speaking),
@@ -149,7 +151,7 @@ class TavusConnection:
             the effects (possibly none: held for ordering, a duplicate).
         """
         identity = self.identity
-        if not identity.is_replica(sender_id):
+        if sender_id is None or sender_id != identity.participant_id:
             if not looks_like_tavus(message):
                 return None
             if not identity.trusts(sender_id):
@@ -167,8 +169,11 @@ class TavusConnection:
             detail = f"conversation_id {cid!r} is not ours"
             return [self._report(RemoteProtocolError("other_conversation", detail, message))]
         out: list = []
-        for accepted in self.orderer.push(event, now):
+        orderer = self.orderer
+        for accepted in orderer.push(event, now):
             self._dispatch(accepted, now, out)
+        if orderer.pending:
+            self._moved = True  # a gap is held: its window may end before other deadlines
         return out
 
     def _report(self, error: RemoteProtocolError) -> fx.ProtocolErrorReported:
@@ -194,7 +199,9 @@ class TavusConnection:
         self.stats["unknown_events"] += 1
 
     def _on_present(self, event: ev.ReplicaPresentEvent, now: float, out: list) -> None:
-        self._heartbeats_seen = True
+        if not self._heartbeats_seen:
+            self._heartbeats_seen = True
+            self._moved = True
         if not self.ready and not self._shutting_down and not self._left_room:
             # The first heartbeat also says the replica is there.
             self._replica_joined(event, now, out)
@@ -247,6 +254,7 @@ class TavusConnection:
                 if self.params.emit_bot_speaking:
                     out.append(fx.ReplicaSpeaking(True))
                     self._next_tick = now + self.params.bot_speaking_interval_s
+                    self._moved = True
             return
         self._stop_speaking(out)
         if event.interrupted:
@@ -298,6 +306,7 @@ class TavusConnection:
         if self.ready:
             return
         self.sender.ready = True
+        self._moved = True
         out += self.sender.release(now)
         out.append(fx.ReplicaJoined(event))
 
@@ -305,6 +314,7 @@ class TavusConnection:
         if not self.ready:
             return
         self.sender.ready = False
+        self._moved = True
         self._stop_speaking(out)
         for turn in self.ledger.end_open_span(ev.ROLE_PAL):
             out.append(fx.TurnCompleted(turn))
@@ -328,6 +338,7 @@ class TavusConnection:
     def start(self, *, now: float) -> list:
         """The transport can send: release what waits (once the replica has joined)."""
         self.sender.started = True
+        self._moved = True
         return self.sender.release(now)
 
     def send(self, interaction: ix.Interaction, *, now: float, urgent: bool | None = None):
@@ -439,12 +450,30 @@ class TavusConnection:
             call_id, status=status, result=result, error=error, now=now, sender=self.sender
         )
 
+    @property
+    def deadline_moved(self) -> bool:
+        """True when a deadline may have appeared or moved earlier since :meth:`next_deadline`.
+
+        Deadlines otherwise only move later (a heartbeat pushes the watchdog back), so a
+        driver whose timer is armed can skip asking after every message while this is False.
+        """
+        return self._moved or self.sender.moved
+
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has work, or ``None``."""
+        """When :meth:`tick` next has work, or ``None`` (clears :attr:`deadline_moved`)."""
+        self._moved = False
+        self.sender.moved = False
+        # Called after every message: no allocation on the common path.
         best = self.orderer.next_deadline()
-        for t in (self._next_tick, self.sender.deadline(), self._heartbeat_deadline()):
-            if t is not None and (best is None or t < best):
-                best = t
+        t = self._next_tick
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.sender.deadline()
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self._heartbeat_deadline()
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     def _heartbeat_deadline(self) -> float | None:

@@ -76,6 +76,8 @@ class Sender:
         self.in_flight = InFlight()
         self._chunk_cache: dict[tuple[str | None, int], int] = {}
         self._recent_responds: deque[str] = deque(maxlen=16)
+        #: Set when one of this half's deadlines may have appeared or moved earlier.
+        self.moved = False
         #: How many interruptions dropped the echo so far (a driver that awaits between
         #: taking audio and handing it over compares this to drop audio cut meanwhile).
         self.interruptions = 0
@@ -110,10 +112,16 @@ class Sender:
 
     def deadline(self) -> float | None:
         """The earliest time :meth:`tick` has work, or ``None``."""
-        times = [t for t in (self.audio.deadline, self.pacer.deadline) if t is not None]
-        if self._waiting_for_replica():
-            times.append(self._first_held_at + self._params.ready_timeout_s)
-        return min(times) if times else None
+        # Called after every message: no allocation on the common path.
+        best = self.audio.deadline
+        paced = self.pacer.deadline
+        if paced is not None and (best is None or paced < best):
+            best = paced
+        if self._first_held_at is not None and self._waiting_for_replica():
+            timeout = self._first_held_at + self._params.ready_timeout_s
+            if best is None or timeout < best:
+                best = timeout
+        return best
 
     def _waiting_for_replica(self) -> bool:
         return (
@@ -206,6 +214,7 @@ class Sender:
         self.stats["held"] += 1
         if self._first_held_at is None:
             self._first_held_at = now
+            self.moved = True
 
     def release(self, now: float) -> list:
         """Send every held message in order, when the transport and the replica are ready."""
@@ -304,6 +313,7 @@ class Sender:
             except LocalProtocolError as e:
                 error = e
         iid = self.audio.open(context_id=context_id, chunk_bytes=chunk, now=now)
+        self.moved = True  # the fallback close's deadline
         if error is None:
             return []
         self.stats["send_failed"] += 1
@@ -326,6 +336,7 @@ class Sender:
             message = build(echo, conversation_id=self.conversation_id)
             if realtime:
                 self.pacer.put((echo, message), len(pcm) / (2 * rate))
+                self.moved = True
             else:
                 self._hold(_Held(echo, message, True), now, out)
             return

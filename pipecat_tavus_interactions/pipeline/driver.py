@@ -7,7 +7,7 @@ protocol, so no module below the facade imports it (no import cycle, not even fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..core.connection import TavusConnection
@@ -29,11 +29,15 @@ class Driver(Protocol):
     def connection(self) -> TavusConnection:
         """The conversation core."""
 
-    async def run(self, effects: list | None) -> None:
-        """Carry out a core call's effects."""
+    @property
+    def run(self) -> Callable[[list | None], Awaitable[None]]:
+        """Carry out a core call's effects: ``await tavus.run(effects)``."""
 
     async def emit(self, event_name: str, *args: Any) -> None:
         """Call an event's handlers."""
+
+    def handlers(self, event_name: str) -> list:
+        """The live list of an event's handlers."""
 
     def has_handlers(self, event_name: str) -> bool:
         """Tell whether an event has handlers."""

@@ -9,7 +9,8 @@ the core's one timer: after every run it arms a loop timer for
 it calls ``tick`` and carries out the result.
 
 Effect lists run one at a time, in the order their core calls were made (a lock taken before
-the first await), so frames of one event are never interleaved with another's. A list run
+the first await, handed over in arrival order), so frames of one event are never interleaved
+with another's. A list run
 from inside another (a direct-mode processor downstream that calls ``tavus.send()`` while a
 frame is pushed) runs inline instead of waiting for itself.
 """
@@ -17,6 +18,7 @@ frame is pushed) runs inline instead of waiting for itself.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -72,40 +74,69 @@ def _event_frame(event: ev.Event) -> Any:
     return None
 
 
+_ACCEPTED = fx.EventAccepted
+
+#: The event models that :meth:`EffectRunner._observed` maps.
+_OBSERVED = frozenset(
+    cls
+    for cls in ev.EVENT_MODELS
+    if issubclass(
+        cls,
+        ev.ToolCallEvent | ev.ObjectiveEvent | ev.PerceptionAnalysisEvent | ev.GuardrailEvent,
+    )
+)
+
+
+#: The event models whose acceptance alone pushes a frame.
+_MAPPED = _OBSERVED | {ev.UnknownEvent}
+
+
 class EffectRunner:
     """Runs effect lists for one facade; owns the core's timer."""
 
-    def __init__(
-        self,
-        tavus: Driver,
-        inbound: TavusInteractionsInput,
-        outbound: TavusInteractionsOutput,
-        tools: ToolRunner,
-    ):
-        """Create the runner.
+    def __init__(self, tavus: Driver):
+        """Create the runner; :meth:`attach` gives it the processors.
 
         Args:
             tavus: The facade (handlers, clock, core).
-            inbound: The processor inbound frames are pushed from.
-            outbound: The processor messages are pushed from.
-            tools: Runs tool handlers.
         """
         self._tavus = tavus
-        self._in = inbound
-        self._out = outbound
-        self._tools = tools
-        tools.set_owner(inbound)
         self._conn = tavus.connection
         self._clock = tavus.clock
         params = tavus.params
         self._event_frames = params.emit_event_frames
+        # The facade's live handler lists: checked on every event, without a call.
+        self._on_event = tavus.handlers("on_event")
+        self._on_utterance = tavus.handlers("on_utterance")
         self._proposed = params.user_turn_frames == "proposed"
-        self._lock = asyncio.Lock()
+        # A lock taken without a coroutine call when free (every message takes it).
+        self._busy = False
+        self._waiting: deque[asyncio.Future] = deque()
         self._running: asyncio.Task | None = None
         self._owner: FrameProcessor | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._timer_task: asyncio.Task | None = None
+        # True while the armed timer matches the core's deadline as last asked.
+        self._synced = False
+        self._apply: dict[type, Any] = {}
+
+    def attach(
+        self,
+        inbound: TavusInteractionsInput,
+        outbound: TavusInteractionsOutput,
+        tools: ToolRunner,
+    ) -> None:
+        """Give the runner the processors frames and messages are pushed from.
+
+        Args:
+            inbound: ``tavus.input()``: inbound frames, tool tasks.
+            outbound: ``tavus.output()``: messages and send failures.
+            tools: Runs tool handlers.
+        """
+        self._in = inbound
+        self._tools = tools
+        tools.set_owner(inbound)
         self._apply = {
             fx.EventAccepted: self._accepted,
             fx.UserTranscript: self._transcript,
@@ -124,19 +155,58 @@ class EffectRunner:
             fx.SendFailed: outbound.report_failure,
         }
 
-    async def run(self, effects: list) -> None:
-        """Carry out ``effects`` in order (after any list already running)."""
-        task = asyncio.current_task()
-        if self._running is task:
-            await self._run_all(effects)
-            return
-        await self._lock.acquire()
-        self._running = task
+    async def run(self, effects: list | None) -> None:
+        """Carry out ``effects`` in order, then re-arm the timer for the next deadline.
+
+        Lists run one after another, in the order of their core calls.
+
+        Args:
+            effects: What a core call returned (``None`` or empty: nothing to do).
+        """
+        if effects and not self._event_frames and not self._on_event:
+            # Most accepted events (replica snapshots, heartbeats) map to nothing when no
+            # event frames are wanted and nobody listens to on_event: drop them here.
+            effects = [
+                e for e in effects if e.__class__ is not _ACCEPTED or e.event.__class__ in _MAPPED
+            ]
+        if effects:
+            task = asyncio.current_task()
+            if self._running is task:
+                await self._run_all(effects)  # from inside a list already running
+            else:
+                if self._busy:
+                    await self._wait_turn()
+                else:
+                    self._busy = True
+                self._running = task
+                try:
+                    apply = self._apply
+                    for effect in effects:
+                        await apply[effect.__class__](effect)
+                finally:
+                    self._running = None
+                    self._hand_over()
+        self.arm_timer()
+
+    async def _wait_turn(self) -> None:
+        """Wait for the lock, in arrival order; it is handed over, not released."""
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
         try:
-            await self._run_all(effects)
-        finally:
-            self._running = None
-            self._lock.release()
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._hand_over()  # handed the lock, then cancelled: pass it on
+            raise
+
+    def _hand_over(self) -> None:
+        waiting = self._waiting
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
 
     async def _run_all(self, effects: list) -> None:
         apply = self._apply
@@ -153,8 +223,14 @@ class EffectRunner:
 
     def arm_timer(self) -> None:
         """Make sure the timer fires by the core's next deadline."""
-        deadline = self._conn.next_deadline()
-        if deadline is None or self._owner is None:
+        conn = self._conn
+        if self._synced and not conn.deadline_moved:
+            return  # nothing moved earlier: the armed timer (or none) is still right
+        if self._owner is None:
+            return
+        deadline = conn.next_deadline()
+        self._synced = True
+        if deadline is None:
             return
         timer = self._timer
         if timer is not None:
@@ -168,6 +244,7 @@ class EffectRunner:
 
     def _fire(self) -> None:
         self._timer = None
+        self._synced = False
         if self._owner is not None and self._timer_task is None:
             self._timer_task = self._owner.create_task(self._on_timer(), "tavus-timer")
 
@@ -193,17 +270,24 @@ class EffectRunner:
     # --- inbound effects --------------------------------------------------------------------
 
     async def _accepted(self, effect: fx.EventAccepted) -> None:
+        # Every accepted event passes here (two thirds are replica snapshots that map to
+        # nothing): the common case is three cheap checks.
         event = effect.event
-        tavus = self._tavus
-        if self._event_frames or type(event) is ev.UnknownEvent:
-            if type(event) is ev.UnknownEvent:
+        kind = event.__class__
+        if self._event_frames or kind is ev.UnknownEvent:
+            if kind is ev.UnknownEvent:
                 logger.debug(f"{self._in}: unknown event {event.event_type}")
             await self._in.push_frame(TavusEventFrame(event=event))
-        if tavus.has_handlers("on_event"):
-            await tavus.emit("on_event", event)
+        if self._on_event:
+            await self._tavus.emit("on_event", event)
+        if kind in _OBSERVED:
+            await self._observed(event)
+
+    async def _observed(self, event: ev.Event) -> None:
+        """Events that map to a frame whatever the state: tool calls, perception, ..."""
         if isinstance(event, ev.ToolCallEvent):
             await self._in.push_frame(TavusToolCallFrame(event=event))
-            await tavus.emit("on_tool_call", event)
+            await self._tavus.emit("on_tool_call", event)
             return
         frame = _event_frame(event)
         if frame is not None:
@@ -239,7 +323,7 @@ class EffectRunner:
             event=effect.event,
         )
         await self._in.push_frame(frame)
-        if self._tavus.has_handlers("on_utterance"):
+        if self._on_utterance:
             await self._tavus.emit("on_utterance", frame)
 
     async def _speaking(self, effect: fx.ReplicaSpeaking) -> None:

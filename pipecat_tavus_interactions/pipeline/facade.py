@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from loguru import logger
@@ -98,13 +98,14 @@ class TavusInteractions(BaseObject):
         super().__init__(name=name)
         self._params = params or TavusInteractionsParams()
         self._clock = clock
-        self._conn = TavusConnection(self._params, now=clock())
-        self._input = TavusInteractionsInput(tavus=self, name=f"{self.name}::input")
-        self._output = TavusInteractionsOutput(tavus=self, name=f"{self.name}::output")
-        self.tools = ToolRunner(self)
-        self._effects = EffectRunner(self, self._input, self._output, self.tools)
         for event in self.EVENTS:
             self._register_event_handler(event)
+        self._conn = TavusConnection(self._params, now=clock())
+        self._effects = EffectRunner(self)
+        self.tools = ToolRunner(self)
+        self._input = TavusInteractionsInput(tavus=self, name=f"{self.name}::input")
+        self._output = TavusInteractionsOutput(tavus=self, name=f"{self.name}::output")
+        self._effects.attach(self._input, self._output, self.tools)
 
     def __repr__(self) -> str:
         return (
@@ -292,15 +293,22 @@ class TavusInteractions(BaseObject):
 
     # --- driving the core -----------------------------------------------------------------
 
-    async def run(self, effects: list | None) -> None:
-        """Carry out the core's effects in order (the processors and the tool runner call it).
+    @property
+    def run(self) -> Callable[[list | None], Awaitable[None]]:
+        """Carry out a core call's effects in order: ``await tavus.run(effects)``.
+
+        The processors and the tool runner end every core call with it; code that drives
+        :attr:`connection` directly (a replay, a test) can too.
+        """
+        return self._effects.run
+
+    def handlers(self, event_name: str) -> list:
+        """The live list of ``event_name``'s handlers (it grows as handlers are added).
 
         Args:
-            effects: What a :class:`TavusConnection` call returned (``None`` is nothing).
+            event_name: One of :attr:`EVENTS`.
         """
-        if effects:
-            await self._effects.run(effects)
-        self._effects.arm_timer()
+        return self._event_handlers[event_name].handlers
 
     def has_handlers(self, event_name: str) -> bool:
         """Tell whether anyone listens to ``event_name`` (saves building per-event calls).

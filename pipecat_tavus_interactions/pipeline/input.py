@@ -49,6 +49,7 @@ class TavusInteractionsInput(FrameProcessor):
         self._tavus = tavus
         self._conn = tavus.connection
         self._clock = tavus.clock
+        self._run = tavus.run
 
     @property
     def orderer(self) -> EventOrderer:
@@ -69,7 +70,7 @@ class TavusInteractionsInput(FrameProcessor):
             if effects is None:
                 await self.push_frame(frame, direction)
             else:
-                await self._tavus.run(effects)
+                await self._run(effects)
             return
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
@@ -77,7 +78,7 @@ class TavusInteractionsInput(FrameProcessor):
             return
         if isinstance(frame, EndFrame):
             # Release held events and complete the open turn before the end goes on.
-            await self._tavus.run(self._conn.finish(now=self._clock()))
+            await self._run(self._conn.finish(now=self._clock()))
         elif isinstance(frame, CancelFrame):
             self._conn.cancel()
         await self.push_frame(frame, direction)

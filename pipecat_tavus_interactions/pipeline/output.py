@@ -77,6 +77,7 @@ class TavusInteractionsOutput(FrameProcessor):
         self._tavus = tavus
         self._conn = tavus.connection
         self._clock = tavus.clock
+        self._run = tavus.run
         self._params = tavus.params
         self._resampler = EchoResampler(self._params.echo_sample_rate)
         self._daily_frames: tuple[type, type] | None = None
@@ -98,7 +99,7 @@ class TavusInteractionsOutput(FrameProcessor):
             LocalProtocolError: ``interaction`` is not an interaction, the conversation id is
                 not set, or the message is over the cap and cannot be split.
         """
-        await self._tavus.run(self._conn.send(interaction, now=self._clock(), urgent=urgent))
+        await self._run(self._conn.send(interaction, now=self._clock(), urgent=urgent))
 
     def echo_in_flight(self) -> bool:
         """Tell whether an echo may still be playing (an interruption then sends an interrupt).
@@ -176,16 +177,16 @@ class TavusInteractionsOutput(FrameProcessor):
             return
         if isinstance(frame, InterruptionFrame):
             await self.push_frame(frame, direction)
-            await self._tavus.run(self._conn.interrupt(now=self._clock()))
+            await self._run(self._conn.interrupt(now=self._clock()))
             return
         if direction is not FrameDirection.DOWNSTREAM:
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, TavusInterruptFrame):
-            await self._tavus.run(self._conn.interrupt(now=self._clock(), force=True))
+            await self._run(self._conn.interrupt(now=self._clock(), force=True))
             return
         if isinstance(frame, TavusInteractionFrame):
-            await self._tavus.run(self._conn.send_reported(frame.interaction, now=self._clock()))
+            await self._run(self._conn.send_reported(frame.interaction, now=self._clock()))
             return
         if isinstance(frame, TTSSpeakFrame) and self._params.mode == "echo_text":
             await self._tts_speak(frame)
@@ -193,7 +194,7 @@ class TavusInteractionsOutput(FrameProcessor):
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             await self._tavus.processor_started(self)
-            await self._tavus.run(self._conn.start(now=self._clock()))
+            await self._run(self._conn.start(now=self._clock()))
             return
         await self._translate(frame)
         await self.push_frame(frame, direction)
@@ -224,7 +225,7 @@ class TavusInteractionsOutput(FrameProcessor):
         elif isinstance(frame, CancelFrame):
             conn.cancel()
         if effects is not None:
-            await self._tavus.run(effects)
+            await self._run(effects)
 
     async def _echo_audio(self, frame: OutputAudioRawFrame) -> None:
         conn = self._conn
@@ -234,7 +235,7 @@ class TavusInteractionsOutput(FrameProcessor):
             conn.stats["echo_dropped"] += 1  # interrupted while resampling
             return
         context_id = getattr(frame, "context_id", None)
-        await self._tavus.run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
+        await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
 
     async def _tts_speak(self, frame: TTSSpeakFrame) -> None:
         text = frame.text.strip()
@@ -242,7 +243,7 @@ class TavusInteractionsOutput(FrameProcessor):
             return
         iid = str(uuid.uuid4())
         echo = ix.Echo(text=text, inference_id=iid, done=True)
-        await self._tavus.run(self._conn.send_reported(echo, now=self._clock()))
+        await self._run(self._conn.send_reported(echo, now=self._clock()))
         if frame.append_to_context:
             # No TTS will speak this frame, so report it the way a TTS service would; the
             # assistant aggregator then records the text, as it would without Tavus.
