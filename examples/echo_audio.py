@@ -309,7 +309,7 @@ async def main_offline(speed: float) -> int:
     """Run against the simulator; return the exit code."""
     print("Offline: echo-mode replica simulator, scripted LLM, tone TTS")
     print("(live: see the README, Going live)")
-    sim = TavusSimulator(mode="echo", persona=ScriptedPersona(name="Ada"), speed=speed)
+    sim = TavusSimulator(pipeline_mode="echo", persona=ScriptedPersona(name="Ada"), speed=speed)
     transport = SimulatedTransport(sim, user_transcription=True)
     params = TavusInteractionsParams(mode="echo_audio", conversation_id=sim.conversation_id)
     tavus = TavusInteractions(params=params)

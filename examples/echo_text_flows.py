@@ -354,7 +354,7 @@ def report(flow: PizzaFlow, spoken: list[str], *, interrupted: int | None) -> in
 async def main_offline(speed: float) -> int:
     """Run the flow against the simulator; return the exit code."""
     print("Offline: echo-mode replica simulator, scripted LLM (live: see the README)")
-    sim = TavusSimulator(mode="echo", persona=ScriptedPersona(name="Tony"), speed=speed)
+    sim = TavusSimulator(pipeline_mode="echo", persona=ScriptedPersona(name="Tony"), speed=speed)
     transport = SimulatedTransport(sim, user_transcription=True)
     tavus = TavusInteractions(
         params=TavusInteractionsParams(mode="echo_text", conversation_id=sim.conversation_id)

@@ -786,7 +786,7 @@ async def test_held_until_replica_joins_then_released_in_order():
         await tavus.send(ix.AppendLLMContext("before start"))
         await h.send(
             TavusRespondFrame(text="hello"),
-            TavusContextFrame(context="ctx", mode="overwrite"),
+            TavusContextFrame(context="ctx", action="overwrite"),
             TavusEchoFrame(text="Hi."),
         )
         await until(lambda: tavus.stats["held"] == 4)
@@ -887,7 +887,7 @@ async def test_direct_frames_become_their_interactions_and_are_consumed():
     frames = [
         TavusEchoFrame(text="Say this."),
         TavusRespondFrame(text="What's new?"),
-        TavusContextFrame(context="New facts.", mode="overwrite"),
+        TavusContextFrame(context="New facts.", action="overwrite"),
         TavusContextFrame(context="More facts."),
         TavusSensitivityFrame(interrupt="high"),
         TavusObjectiveConfirmFrame(objective_name="collect_email"),
@@ -1096,7 +1096,10 @@ def sim_setup(mode: str, **params):
     )
 
     sim = TavusSimulator(
-        mode="echo", persona=ScriptedPersona(greeting=None), speed=100, heartbeat_interval_s=None
+        pipeline_mode="echo",
+        persona=ScriptedPersona(greeting=None),
+        speed=100,
+        heartbeat_interval_s=None,
     )
     transport = SimulatedTransport(sim)
     tavus = TavusInteractions(
@@ -1165,3 +1168,15 @@ async def test_simulator_plays_echo_audio_and_stops_on_interrupt():
     assert stop["inference_id"] == second[0]
     kinds = [type(i).__name__ for i in sim.interactions]
     assert kinds[-1] == "Interrupt" and "Interrupt" not in kinds[:-1]
+
+
+def test_context_frame_takes_action_and_still_reads_the_old_mode_name():
+    assert isinstance(
+        TavusContextFrame(context="x", action="overwrite").interaction, ix.OverwriteLLMContext
+    )
+    assert isinstance(TavusContextFrame(context="x").interaction, ix.AppendLLMContext)
+    with pytest.warns(DeprecationWarning, match="action="):
+        old = TavusContextFrame(context="x", mode="overwrite")
+    assert old.action == "overwrite" and isinstance(old.interaction, ix.OverwriteLLMContext)
+    with pytest.raises(LocalProtocolError, match="'overwrite' or 'append'"):
+        TavusContextFrame(context="x", action="replace")

@@ -545,7 +545,7 @@ async def test_no_outbound_message_is_ever_over_the_cap():
         frames: list[Frame] = []
         for n in (1, 5, 40, 200):
             frames += [
-                TavusContextFrame(context=text(n), mode="append"),
+                TavusContextFrame(context=text(n), action="append"),
                 TavusRespondFrame(text=text(n)),
                 TTSSpeakFrame(text(n)),
                 LLMFullResponseStartFrame(),
@@ -558,7 +558,7 @@ async def test_no_outbound_message_is_ever_over_the_cap():
                 TTSAudioRawFrame(audio=pcm, sample_rate=48000, num_channels=2),
                 TTSStoppedFrame(),
             ]
-        frames += [InterruptionFrame(), TavusContextFrame(context=text(300), mode="overwrite")]
+        frames += [InterruptionFrame(), TavusContextFrame(context=text(300), action="overwrite")]
         down, _ = await run_test(tavus.output(), frames_to_send=frames)
         messages = [
             f.message

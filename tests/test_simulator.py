@@ -266,7 +266,7 @@ async def test_interrupt_cancels_a_reply_waiting_for_a_tool():
 
 
 async def test_echo_text_is_spoken_with_replica_events_only():
-    sim = make_sim(mode="echo")
+    sim = make_sim(pipeline_mode="echo")
     async with sim:
         await sim.receive(wire(sim, ix.Echo(text="Hello from the bot", inference_id="inf-1")))
         await sim.wait_idle()
@@ -278,7 +278,7 @@ async def test_echo_text_is_spoken_with_replica_events_only():
 
 
 async def test_echo_chunks_with_the_same_inference_id_append():
-    sim = make_sim(mode="echo")
+    sim = make_sim(pipeline_mode="echo")
     async with sim:
         await sim.receive(wire(sim, ix.Echo(text="First part.", inference_id="i1", done=False)))
         await sim.wait_for_message(
@@ -298,7 +298,7 @@ async def test_echo_chunks_with_the_same_inference_id_append():
 
 
 async def test_echo_audio_lasts_its_pcm_duration():
-    sim = make_sim(mode="echo")
+    sim = make_sim(pipeline_mode="echo")
     pcm = bytes(2 * 12_000)  # 12,000 samples = 0.5 s at 24 kHz
     async with sim:
         await sim.receive(wire(sim, ix.Echo(audio=pcm, sample_rate=24_000, inference_id="a")))
@@ -315,7 +315,7 @@ async def test_echo_audio_lasts_its_pcm_duration():
 
 
 async def test_echo_audio_append_preempt_and_done():
-    sim = make_sim(mode="echo", speed=50)
+    sim = make_sim(pipeline_mode="echo", speed=50)
     chunk = bytes(2 * 1600)  # 0.1 s at 16 kHz
     async with sim:
         for done in (False, False, True):
@@ -337,7 +337,7 @@ async def test_echo_audio_append_preempt_and_done():
 
 
 async def test_echo_without_done_ends_after_idle_time():
-    sim = make_sim(mode="echo", echo_idle_s=1.0)
+    sim = make_sim(pipeline_mode="echo", echo_idle_s=1.0)
     async with sim:
         await sim.receive(wire(sim, ix.Echo(text="Dangling words", inference_id="x", done=False)))
         await sim.wait_idle()
@@ -356,7 +356,7 @@ async def test_echo_mode_has_no_user_events_and_ignores_respond():
     async def on_user_speech(text):
         heard.append(text)
 
-    sim = make_sim(mode="echo")
+    sim = make_sim(pipeline_mode="echo")
     sim.connect(None, on_user_speech=on_user_speech)
     async with sim:
         await sim.user_says("Can you hear me")

@@ -332,7 +332,7 @@ async def test_a_plain_bot_answers_a_tool_call_over_the_transport():
 
 
 async def test_echo_mode_user_lines_arrive_as_transcriptions():
-    sim = make_sim(mode="echo")
+    sim = make_sim(pipeline_mode="echo")
     transport = SimulatedTransport(sim)
     down = Recorder()
     async with running(transport.input(), down, transport.output()):

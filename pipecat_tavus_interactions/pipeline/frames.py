@@ -22,7 +22,8 @@ made, not later inside the pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipecat.frames.frames import DataFrame, SystemFrame
@@ -246,18 +247,34 @@ class TavusContextFrame(TavusInteractionFrame):
 
     Parameters:
         context: The context text.
-        mode: ``"overwrite"`` or ``"append"``.
+        action: ``"append"`` (``append_llm_context``) or ``"overwrite"``
+            (``overwrite_llm_context``).
+        mode: Deprecated name of ``action`` (the package says "mode" only for
+            ``TavusInteractionsParams.mode``).
     """
 
     context: str = ""
-    mode: Literal["overwrite", "append"] = "append"
+    action: Literal["overwrite", "append"] = "append"
+    mode: InitVar[str | None] = None
+
+    def __post_init__(self, mode: str | None = None):
+        if mode is not None:
+            warnings.warn(
+                "TavusContextFrame(mode=...) is deprecated: use action=...",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            self.action = mode  # type: ignore[assignment]
+        super().__post_init__()
 
     def _build(self) -> ix.Interaction:
-        if self.mode == "overwrite":
+        if self.action == "overwrite":
             return ix.OverwriteLLMContext(self.context)
-        if self.mode == "append":
+        if self.action == "append":
             return ix.AppendLLMContext(self.context)
-        raise LocalProtocolError(f"context mode must be 'overwrite' or 'append', got {self.mode!r}")
+        raise LocalProtocolError(
+            f"context action must be 'overwrite' or 'append', got {self.action!r}"
+        )
 
 
 @dataclass

@@ -30,7 +30,7 @@ class _Replica(Protocol):
     which imports it (no import cycle, not even for types).
     """
 
-    mode: str
+    pipeline_mode: str
     emitted_count: int
     turn_idx: int
 
@@ -331,7 +331,7 @@ class ScriptedUser:
         In echo mode the answer comes from the bot: first wait for the replica to stop
         speaking after ``since`` (up to ``reply_timeout_s``).
         """
-        if sim.mode == "echo":
+        if sim.pipeline_mode == "echo":
             try:
                 await sim.wait_for_message(
                     lambda m: m["event_type"] == "conversation.replica.stopped_speaking",

@@ -17,7 +17,7 @@ Behaviour, where the protocol reference leaves a choice:
   13.5). ``conversation.interrupt`` also cancels a reply still waiting for a tool result.
 - ``turn_idx`` is 0 for the greeting and increments on every user turn and every respond.
 - The greeting is not interruptible by the user: a user line waits for it to end.
-- ``echo`` mode has no STT or LLM: user lines emit nothing on the wire (the connected
+- the ``echo`` pipeline mode has no STT or LLM: user lines emit nothing on the wire (the connected
   transport may hand them to the bot as transcriptions) and ``respond`` is only recorded.
 - Text echo emits one replica utterance (the text known when speech starts), then streaming
   snapshots of everything spoken, appended chunks included. Audio echo emits only speaking
@@ -38,15 +38,15 @@ from loguru import logger
 from ..interactions import Interaction
 from .channel import ReplicaChannel, SendCallback
 from .chaos import Chaos, Delivery
-from .conversation import Conversation
 from .inbox import Inbox
 from .persona import ScriptedPersona, ScriptedUser
+from .replica_state import ReplicaState
 from .speech import Voice
 from .wire import WireBuilder
 
 __all__ = ["TavusSimulator"]
 
-Mode = Literal["full", "echo"]
+PipelineMode = Literal["full", "echo"]
 
 
 class TavusSimulator:
@@ -67,7 +67,7 @@ class TavusSimulator:
         self,
         *,
         conversation_id: str | None = None,
-        mode: Mode = "full",
+        pipeline_mode: PipelineMode = "full",
         persona: ScriptedPersona | None = None,
         words_per_second: float = 3.0,
         speed: float = 1.0,
@@ -86,7 +86,8 @@ class TavusSimulator:
 
         Args:
             conversation_id: The conversation id; a seeded ``c-sim-...`` id by default.
-            mode: ``"full"`` (STT, LLM, TTS on the replica side) or ``"echo"``.
+            pipeline_mode: The persona's ``pipeline_mode``: ``"full"`` (STT, LLM, TTS on the
+                replica side) or ``"echo"``.
             persona: The scripted persona; a default one when omitted.
             words_per_second: Speaking rate of the replica and of the user.
             speed: Time factor: every simulated wait is divided by it (tests use 50-200).
@@ -105,11 +106,11 @@ class TavusSimulator:
                 the transport's records.
             send: ``async send(message, sender_id)``; :meth:`connect` can set it later.
         """
-        _check_settings(mode, words_per_second, speed)
+        _check_settings(pipeline_mode, words_per_second, speed)
         rng = random.Random(seed)
         self.conversation_id = conversation_id or f"c-sim-{rng.getrandbits(40):010x}"
         self.participant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        self.mode: Mode = mode
+        self.pipeline_mode: PipelineMode = pipeline_mode
         self.persona = persona or ScriptedPersona()
         self.words_per_second = words_per_second
         self.speed = speed
@@ -148,8 +149,8 @@ class TavusSimulator:
             speed=self.speed,
             echo_idle_s=echo_idle_s,
         )
-        self._conv = Conversation(
-            mode=self.mode,
+        self._conv = ReplicaState(
+            pipeline_mode=self.pipeline_mode,
             persona=self.persona,
             wire=self._wire,
             channel=self._channel,
@@ -276,7 +277,7 @@ class TavusSimulator:
         self._started.set()
         if self.heartbeat_interval_s:
             self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
-        if self.mode == "full" and self.persona.greeting:
+        if self.pipeline_mode == "full" and self.persona.greeting:
             await self._conv.greet(self.persona.greeting)
 
     async def shutdown(self, reason: str = "end_conversation_endpoint_hit") -> None:
@@ -442,7 +443,7 @@ class TavusSimulator:
         if not self._started.is_set() or self._gone:
             raise RuntimeError(f"{self}: the replica is not in the call (start() it first)")
         async with self._user_lock:
-            if self.mode == "echo":
+            if self.pipeline_mode == "echo":
                 await self.sleep(len(words) / self.words_per_second)
                 self._channel.signal("user_speech", text)
                 return
@@ -474,9 +475,9 @@ class TavusSimulator:
         return interaction
 
 
-def _check_settings(mode: str, words_per_second: float, speed: float) -> None:
-    if mode not in ("full", "echo"):
-        raise ValueError(f"mode must be 'full' or 'echo', got {mode!r}")
+def _check_settings(pipeline_mode: str, words_per_second: float, speed: float) -> None:
+    if pipeline_mode not in ("full", "echo"):
+        raise ValueError(f"pipeline_mode must be 'full' or 'echo', got {pipeline_mode!r}")
     if words_per_second <= 0 or speed <= 0:
         raise ValueError("words_per_second and speed must be > 0")
 

@@ -287,7 +287,7 @@ class SimulatedTransport(BaseTransport):
         self.simulator = simulator
         self._params = params or TransportParams()
         self._user_transcription = (
-            simulator.mode == "echo" if user_transcription is None else user_transcription
+            simulator.pipeline_mode == "echo" if user_transcription is None else user_transcription
         )
         self._local = _participant(bot_id, bot_name, bot_id, local=True)
         self._user = _participant(user_id, user_name, user_id)

@@ -1,6 +1,6 @@
-"""The simulated replica's side of the conversation: turns, replies, tool calls, context.
+"""The simulated replica's state: turns, replies, tool calls, context.
 
-:class:`Conversation` holds what the replica's "LLM" knows (``turn_idx``, the conversational
+:class:`ReplicaState` holds what the replica's "LLM" knows (``turn_idx``, the conversational
 context, tool calls waiting for a result, echo audio received) and turns user speech and
 the bot's interactions into wire events and replica activities run by the
 :class:`~.speech.Voice`.
@@ -37,16 +37,16 @@ from .persona import ScriptedPersona
 from .speech import Utterance, Voice
 from .wire import WireBuilder
 
-__all__ = ["Conversation"]
+__all__ = ["ReplicaState"]
 
 
-class Conversation:
+class ReplicaState:
     """Turn and tool state of the simulated replica, and the handlers that change it."""
 
     def __init__(
         self,
         *,
-        mode: str,
+        pipeline_mode: str,
         persona: ScriptedPersona,
         wire: WireBuilder,
         channel: ReplicaChannel,
@@ -58,7 +58,7 @@ class Conversation:
         """Create the conversation state.
 
         Args:
-            mode: ``"full"`` or ``"echo"``.
+            pipeline_mode: ``"full"`` or ``"echo"`` (the persona's ``pipeline_mode``).
             persona: Decides and renders replies.
             wire: Builds messages.
             channel: Emits them.
@@ -67,7 +67,7 @@ class Conversation:
             response_latency_s: Simulated seconds before a reply starts.
             history: Bound on the per-inference echo audio record.
         """
-        self.mode = mode
+        self.pipeline_mode = pipeline_mode
         self.persona = persona
         self._wire = wire
         self._channel = channel
@@ -158,7 +158,7 @@ class Conversation:
         if isinstance(ix, Echo):
             await self._on_echo(ix)
         elif isinstance(ix, Respond):
-            if self.mode == "full":  # an echo-mode PAL has no LLM to answer
+            if self.pipeline_mode == "full":  # an echo-mode PAL has no LLM to answer
                 await self._on_respond(ix.text)
         elif isinstance(ix, Interrupt):
             logger.debug(f"{self}: interrupt")
