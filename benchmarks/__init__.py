@@ -1,1 +1,1 @@
-"""Benchmarks of DESIGN.md section 10; run them with ``python -m benchmarks.run``."""
+"""Benchmarks of the speed and memory targets; run them with ``python -m benchmarks.run``."""

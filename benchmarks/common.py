@@ -230,7 +230,7 @@ def shifted(messages: list[dict], k: int, turn_span: int) -> list[dict]:
     """Copy of a recording as the ``k``-th repeat of itself in one long conversation.
 
     ``seq``, ``turn_idx``, ``inference_id`` and ``tool_call_id`` are offset so the copies
-    are new events to the orderer, the ledger and the tool bridge, not duplicates.
+    are new events to the orderer, the ledger and the tool bookkeeping, not duplicates.
     """
     if k == 0:
         return messages

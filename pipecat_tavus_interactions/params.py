@@ -1,7 +1,7 @@
-"""``TavusInteractionsParams``: every setting of the input, output and tool bridge.
+"""``TavusInteractionsParams``: every setting of one conversation, core and drivers alike.
 
 One pydantic model, shared by the facade and both processors, so a bot is configured in
-one place. Defaults follow the protocol reference and DESIGN.md; each inbound mapping can
+one place. Defaults follow the Tavus protocol as ``docs/architecture.md`` describes; each inbound mapping can
 be switched off.
 """
 
@@ -71,7 +71,7 @@ class TavusInteractionsParams(BaseModel):
             broadcasting them.
         mirror_context: Mirror ``LLMMessagesUpdateFrame``/``LLMMessagesAppendFrame`` to
             ``overwrite_llm_context``/``append_llm_context``.
-        tool_result_delivery: How tool results go back (see the tool bridge).
+        tool_result_delivery: How tool results go back (``core/tools.py`` lists the policies).
         tool_timeout_s: Default deadline of a tool handler.
         tool_respond_text: Text of the ``respond`` that follows an appended result with
             ``append_and_respond`` (``{name}`` is the function name).

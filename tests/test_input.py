@@ -1,4 +1,4 @@
-"""TavusInteractionsInput: one test per row of DESIGN.md section 4, driven by wire messages."""
+"""TavusInteractionsInput: one test per row of the README's events table, from wire messages."""
 
 from __future__ import annotations
 

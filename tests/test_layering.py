@@ -1,6 +1,6 @@
 """The package's layers import downward only, and the pure core stays free of frameworks.
 
-DESIGN.md section 2: (1) pure protocol core, (2) Pipecat glue, (3) edges. A module may
+docs/architecture.md: (1) pure core, (2) Pipecat drivers, (3) edges. A module may
 import from its own layer and the layers below it, never above. The check reads the source
 with ``ast`` (nothing is imported), so it also sees imports inside functions and under
 ``TYPE_CHECKING``. Every module of the package must appear in ``LAYERS``; a new module fails

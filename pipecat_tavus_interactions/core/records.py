@@ -188,7 +188,7 @@ def same_call(a: ToolCallRecord, b: ToolCallRecord) -> bool:
         return True
     if a.seq is not None and a.seq == b.seq:
         return True
-    # Old deployments send neither seq nor id, and the tool bridge names such calls itself:
+    # Old deployments send neither seq nor id, and the core names such calls itself:
     # its record matches the first still-pending call of that name that has no id yet.
     return (
         a.seq is None

@@ -74,7 +74,7 @@ _TURN_BOUND = (
 class TurnLedger:
     """Keeps a :class:`TurnRecord` per turn and reports each turn's completion once.
 
-    Feed it events in the order :class:`~pipecat_tavus_interactions.ordering.EventOrderer`
+    Feed it events in the order :class:`~.ordering.EventOrderer`
     releases them; see the module docstring for the grouping and completion rules.
     """
 
@@ -380,11 +380,11 @@ class TurnLedger:
             seq=event.seq,
             started_at=now,
         )
-        # The tool bridge may have recorded this call already (with its own id for it).
+        # Tool-call bookkeeping may have recorded this call already (with its own id for it).
         if not any(same_call(c, call) for c in record.tool_calls):
             record.tool_calls.append(call)
 
-    # --- tool bridge and glue ---------------------------------------------------------
+    # --- tool calls and the driver ---------------------------------------------------------
 
     def record_tool_call(self, turn_idx: int | None, record: ToolCallRecord) -> None:
         """Add a tool call to a turn, or replace the one with the same id (or ``seq``).

@@ -88,7 +88,7 @@ class TavusUtteranceFrame(_TavusInboundFrame):
 
 @dataclass
 class TavusToolCallFrame(_TavusInboundFrame):
-    """The replica asked for a tool call (for observers; the tool bridge runs it).
+    """The replica asked for a tool call (for observers; the tool runner runs it).
 
     Parameters:
         event: The ``tool_call`` or ``perception_tool_call`` event.
