@@ -1,8 +1,7 @@
 """``TavusInteractionsParams``: every setting of one conversation, core and drivers alike.
 
-One pydantic model, shared by the facade and both processors, so a bot is configured in
-one place. Defaults follow the Tavus protocol as ``docs/architecture.md`` describes; each inbound mapping can
-be switched off.
+One pydantic model, read by the conversation core and the Pipecat drivers, so a bot is
+configured in one place. Each inbound mapping can be switched off.
 """
 
 from __future__ import annotations
