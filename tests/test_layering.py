@@ -280,3 +280,39 @@ def test_the_cycle_finder_finds_a_type_checking_cycle():
     cycle = find_cycle({a: internal, b: {a}})
     assert cycle is not None and set(cycle) == {a, b} and cycle[0] == cycle[-1]
     assert find_cycle({a: {b}, b: set()}) is None
+
+
+# --- modules a reader can hold in their head ------------------------------------------------
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def oversized(path: Path) -> list[str]:
+    """Return what in ``path`` is over the size limits (the module, or its functions)."""
+    source = path.read_text(encoding="utf-8")
+    found = []
+    lines = len(source.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"module: {lines} lines")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{node.name}(): {length} lines")
+    return found
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_modules_and_functions_stay_small(path):
+    assert oversized(path) == [], (
+        f"{path.relative_to(PACKAGE_DIR)} is over the limits "
+        f"({MAX_MODULE_LINES} lines a module, {MAX_FUNCTION_LINES} a function): split it"
+    )
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    body = "\n".join(f"    x = {i}" for i in range(MAX_FUNCTION_LINES))
+    path = tmp_path / "long.py"
+    path.write_text(f"def long():\n{body}\n", encoding="utf-8")
+    assert oversized(path) == [f"long(): {MAX_FUNCTION_LINES + 1} lines"]

@@ -3,18 +3,9 @@
 In the style of h11's ``Connection``: it takes what happened and returns what to do (a list
 of :mod:`~pipecat_tavus_interactions.core.effects`), and does no I/O. Time is passed in.
 
-What happened (calls):
-
-- :meth:`~TavusConnection.receive` a wire message, with its sender;
-- :meth:`~TavusConnection.send` an interaction; the echo calls (``echo_text_*``,
-  :meth:`~TavusConnection.echo_audio`); :meth:`~TavusConnection.interrupt`;
-- :meth:`~TavusConnection.tool_finished`;
-- :meth:`~TavusConnection.participant_joined` / :meth:`~TavusConnection.participant_left`;
-- :meth:`~TavusConnection.start` (the transport can send), :meth:`~TavusConnection.finish`
-  and :meth:`~TavusConnection.cancel` (the pipeline ends);
-- :meth:`~TavusConnection.tick` at :meth:`~TavusConnection.next_deadline`: the ``seq``
-  reorder window, the heartbeat watchdog, the ready timeout, the echo audio fallback,
-  real-time pacing and the speaking ticks.
+It takes wire messages, app sends (echo included), local interrupts, tool outcomes,
+participant changes and clock ticks (:meth:`~TavusConnection.tick` at
+:meth:`~TavusConnection.next_deadline`); ``docs/architecture.md`` lists every call and effect.
 
 What it owns: the sender checks, parsing, ``seq`` ordering and de-duplication
 (:mod:`.ordering`), the turn ledger (:mod:`.turns`), the replica's readiness and speaking
@@ -429,23 +420,9 @@ class TavusConnection:
         return sender.send_interrupt(now)
 
     def tool_finished(
-        self,
-        call_id: str,
-        *,
-        status: str,
-        now: float,
-        result: Any = None,
-        error: str | None = None,
+        self, call_id: str, *, status: str, now: float, result: Any = None, error: str | None = None
     ) -> list:
-        """A tool handler settled: deliver its outcome by the delivery policy.
-
-        Args:
-            call_id: The ``ToolCall.call_id``.
-            status: ``"success"``, ``"error"`` or ``"timeout"``.
-            now: The current time.
-            result: The handler's result.
-            error: The error text for failed calls.
-        """
+        """A tool handler settled: deliver its outcome (see ``ToolCalls.settle``)."""
         return self.tools.settle(
             call_id, status=status, result=result, error=error, now=now, sender=self.sender
         )

@@ -126,30 +126,29 @@ class EventOrderer:
         self._old_keys: dict[tuple, list[str] | None] = {}
         # role -> (speaking, turn_idx, inference_id, event types) of the last transition
         self._speaking: dict[str, tuple[bool, int | None, str | None, list[str]]] = {}
-        self._filters: dict[type[ev.Event], Callable[[ev.Event], bool]] = {}
-        for cls in ev.EVENT_MODELS:
-            if issubclass(cls, ev.SpeakingEvent):
-                self._filters[cls] = self._filter_speaking
-            elif issubclass(cls, ev.UtteranceStreamingEvent):
-                self._filters[cls] = self._filter_streaming
-            elif issubclass(cls, ev.UtteranceEvent):
-                self._filters[cls] = self._filter_utterance
-            elif issubclass(cls, ev.ToolCallEvent):
-                self._filters[cls] = self._filter_tool_call
-
-        self._released = 0
-        self._held_total = 0
-        self._gaps_released = 0
-        self._late = 0
-        self._duplicate_seq = 0
-        self._duplicate_twin = 0
-        self._duplicate_form = 0
-        self._no_seq = 0
-        self._overflow = 0
-        self._restarts = 0
+        self._filters = self._content_filters()
+        self._released = self._held_total = self._gaps_released = self._late = 0
+        self._duplicate_seq = self._duplicate_twin = self._duplicate_form = 0
+        self._no_seq = self._overflow = self._restarts = 0
 
     def __str__(self) -> str:
         return self._name
+
+    def _content_filters(self) -> dict[type[ev.Event], Callable[[ev.Event], bool]]:
+        """The twin and form filter of each event model (subclasses share their base's)."""
+        bases = (
+            (ev.SpeakingEvent, self._filter_speaking),
+            (ev.UtteranceStreamingEvent, self._filter_streaming),
+            (ev.UtteranceEvent, self._filter_utterance),
+            (ev.ToolCallEvent, self._filter_tool_call),
+        )
+        filters: dict[type[ev.Event], Callable[[ev.Event], bool]] = {}
+        for cls in ev.EVENT_MODELS:
+            for base, check in bases:
+                if issubclass(cls, base):
+                    filters[cls] = check
+                    break
+        return filters
 
     # --- public API -------------------------------------------------------------------
 
