@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .exceptions import ConfigurationError
+
 __all__ = ["Conversation", "ConversationProperties", "Persona"]
 
 
@@ -138,5 +140,5 @@ class Persona(BaseModel):
         _mirror(self, "pal_name", "persona_name")
         _mirror(self, "default_face_id", "default_replica_id")
         if self.pal_id is None:
-            raise ValueError("the response has neither pal_id nor persona_id")
+            raise ConfigurationError("the response has neither pal_id nor persona_id")
         return self

@@ -316,3 +316,33 @@ def test_the_size_check_sees_a_long_function(tmp_path):
     path = tmp_path / "long.py"
     path.write_text(f"def long():\n{body}\n", encoding="utf-8")
     assert oversized(path) == [f"long(): {MAX_FUNCTION_LINES + 1} lines"]
+
+
+# --- every error the package raises derives from its error tree --------------------------
+
+BUILTIN_ERRORS = {"ValueError", "TypeError", "RuntimeError", "KeyError", "Exception"}
+
+
+def builtin_raises(path: Path) -> list[str]:
+    """Return ``raise X(...)`` of a builtin exception class in ``path``, as ``line: X``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            func = node.exc.func
+            if isinstance(func, ast.Name) and func.id in BUILTIN_ERRORS:
+                found.append(f"{node.lineno}: {func.id}")
+    return found
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_errors_raised_derive_from_the_package_error_tree(path):
+    assert builtin_raises(path) == [], (
+        f"{path.relative_to(PACKAGE_DIR)} raises builtin errors: use the package's "
+        "(ConfigurationError is a ValueError, UsageError a RuntimeError, ...)"
+    )
+
+
+def test_the_error_check_sees_a_builtin_raise(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("def f():\n    raise ValueError('no')\n", encoding="utf-8")
+    assert builtin_raises(path) == ["2: ValueError"]

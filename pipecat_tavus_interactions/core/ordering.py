@@ -41,6 +41,7 @@ from heapq import heappop, heappush
 from loguru import logger
 
 from .. import events as ev
+from ..exceptions import ConfigurationError
 
 # Lower bound of the "never seen" range below the first seq (seq values are integers).
 _BELOW_ALL = -(2**63)
@@ -98,12 +99,12 @@ class EventOrderer:
                 restarted counter rather than a stale duplicate.
 
         Raises:
-            ValueError: A size or duration is not positive.
+            ConfigurationError: A size or duration is not positive.
         """
         if window_s < 0:
-            raise ValueError(f"window_s must be >= 0, got {window_s}")
+            raise ConfigurationError(f"window_s must be >= 0, got {window_s}")
         if dedup_memory < 1 or max_held < 1 or restart_distance < 1:
-            raise ValueError("dedup_memory, max_held and restart_distance must be >= 1")
+            raise ConfigurationError("dedup_memory, max_held and restart_distance must be >= 1")
         self._name = f"{type(self).__name__}#{next(_ids)}"
         self._window = float(window_s)
         self._dedup_memory = dedup_memory

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
+from ..exceptions import ConfigurationError
 from .records import (
     SpeakingSpan,
     ToolCallRecord,
@@ -86,10 +87,10 @@ class TurnLedger:
                 and late events for them are ignored.
 
         Raises:
-            ValueError: ``max_turns`` is below 1.
+            ConfigurationError: ``max_turns`` is below 1.
         """
         if max_turns < 1:
-            raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+            raise ConfigurationError(f"max_turns must be >= 1, got {max_turns}")
         self._max_turns = max_turns
         self._records: dict[int, TurnRecord] = {}  # insertion order ~ turn order
         self._open: dict[int, TurnRecord] = {}  # kept records not completed yet

@@ -31,6 +31,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import ConfigurationError
+
 __all__ = ["Chaos", "ChaosStream", "Delivery"]
 
 _HEARTBEATS = ("system.replica_present", "system.pal_present")
@@ -60,11 +62,13 @@ class Chaos:
 
     def __post_init__(self):
         if not isinstance(self.reorder_window, int) or self.reorder_window < 0:
-            raise ValueError(f"reorder_window must be an int >= 0, got {self.reorder_window!r}")
+            raise ConfigurationError(
+                f"reorder_window must be an int >= 0, got {self.reorder_window!r}"
+            )
         for name in ("duplicate_rate", "foreign_sender_rate", "malformed_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+                raise ConfigurationError(f"{name} must be within [0, 1], got {value!r}")
 
     @property
     def foreign_participant_id(self) -> str:

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from ..exceptions import ConfigurationError
+
 
 class _Replica(Protocol):
     """What a scripted user needs from the simulator (``TavusSimulator`` has it).
@@ -257,9 +259,9 @@ class UserLine:
 
     def __post_init__(self):
         if not self.text.split():
-            raise ValueError("a user line needs at least one word")
+            raise ConfigurationError("a user line needs at least one word")
         if self.barge_in_after_words is not None and self.barge_in_after_words < 1:
-            raise ValueError("barge_in_after_words must be >= 1")
+            raise ConfigurationError("barge_in_after_words must be >= 1")
 
 
 class ScriptedUser:

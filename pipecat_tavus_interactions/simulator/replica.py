@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from loguru import logger
 
+from ..exceptions import ConfigurationError, UsageError
 from ..interactions import Interaction
 from .channel import ReplicaChannel, SendCallback
 from .chaos import Chaos, Delivery
@@ -434,14 +435,14 @@ class TavusSimulator:
             text: What the user says.
 
         Raises:
-            ValueError: ``text`` has no words.
-            RuntimeError: The replica has not joined, or has left.
+            ConfigurationError: ``text`` has no words.
+            UsageError: The replica has not joined, or has left.
         """
         words = text.split()
         if not words:
-            raise ValueError("the user must say at least one word")
+            raise ConfigurationError("the user must say at least one word")
         if not self._started.is_set() or self._gone:
-            raise RuntimeError(f"{self}: the replica is not in the call (start() it first)")
+            raise UsageError(f"{self}: the replica is not in the call (start() it first)")
         async with self._user_lock:
             if self.pipeline_mode == "echo":
                 await self.sleep(len(words) / self.words_per_second)
@@ -477,9 +478,9 @@ class TavusSimulator:
 
 def _check_settings(pipeline_mode: str, words_per_second: float, speed: float) -> None:
     if pipeline_mode not in ("full", "echo"):
-        raise ValueError(f"pipeline_mode must be 'full' or 'echo', got {pipeline_mode!r}")
+        raise ConfigurationError(f"pipeline_mode must be 'full' or 'echo', got {pipeline_mode!r}")
     if words_per_second <= 0 or speed <= 0:
-        raise ValueError("words_per_second and speed must be > 0")
+        raise ConfigurationError("words_per_second and speed must be > 0")
 
 
 def _simulated_clock(speed: float) -> Callable[[], float]:

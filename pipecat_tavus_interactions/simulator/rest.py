@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
+from ..exceptions import ConfigurationError, UsageError
 from .rest_endpoints import RestEndpoints, error_response
 
 __all__ = ["RecordedRequest", "TavusRestSimulator"]
@@ -123,10 +124,10 @@ class TavusRestSimulator:
         """Start listening on ``127.0.0.1`` on a free port.
 
         Raises:
-            RuntimeError: The server is already running.
+            UsageError: The server is already running.
         """
         if self._runner is not None:
-            raise RuntimeError("the simulator is already running")
+            raise UsageError("the simulator is already running")
         app = web.Application(middlewares=[self._middleware])
         app.add_routes(self._endpoints.routes())
         self._closing.clear()
@@ -163,7 +164,7 @@ class TavusRestSimulator:
     def port(self) -> int:
         """The port the server listens on (only once started)."""
         if self._port is None:
-            raise RuntimeError("the simulator has not been started")
+            raise UsageError("the simulator has not been started")
         return self._port
 
     @property
@@ -198,7 +199,7 @@ class TavusRestSimulator:
             path: Only requests to this exact path (default: any).
         """
         if times < 1:
-            raise ValueError("times must be >= 1")
+            raise ConfigurationError("times must be >= 1")
         self._faults.append(
             _Fault(
                 remaining=times,
@@ -231,7 +232,7 @@ class TavusRestSimulator:
             path: Only requests to this exact path (default: any).
         """
         if times < 1:
-            raise ValueError("times must be >= 1")
+            raise ConfigurationError("times must be >= 1")
         self._faults.append(
             _Fault(
                 remaining=times,

@@ -60,6 +60,7 @@ from pipecat.transports.daily.transport import (
 )
 from pipecat.utils.time import time_now_iso8601
 
+from ..exceptions import ConfigurationError, ConfigurationTypeError
 from .replica import TavusSimulator
 
 __all__ = ["SimulatedInputTransport", "SimulatedOutputTransport", "SimulatedTransport"]
@@ -97,7 +98,7 @@ def _participant_ids(
     user_id = user_participant_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim:{cid}:user"))
     for what, pid in (("bot_participant_id", bot_id), ("user_participant_id", user_id)):
         if not _is_uuid(pid):
-            raise ValueError(f"{what} must be a UUID string, got {pid!r}")
+            raise ConfigurationError(f"{what} must be a UUID string, got {pid!r}")
     return bot_id, user_id
 
 
@@ -200,8 +201,8 @@ class SimulatedOutputTransport(BaseOutputTransport):
             frame: The message frame; the ``Daily*`` variants may target a participant.
 
         Raises:
-            ValueError: ``participant_id`` is not a UUID (as daily-python raises).
-            TypeError: The message is not JSON-serialisable (as daily-python raises).
+            ConfigurationError: ``participant_id`` is not a UUID (as daily-python raises).
+            ConfigurationTypeError: The message is not JSON-serialisable (as daily-python raises).
         """
         participant_id = None
         if isinstance(
@@ -430,14 +431,14 @@ class SimulatedTransport(BaseTransport):
         """Send an app message to the simulated replica, as Daily's client would.
 
         Raises:
-            ValueError: ``participant_id`` is not a UUID (Daily refuses it the same way).
+            ConfigurationError: ``participant_id`` is not a UUID (Daily refuses it the same way).
         """
         if participant_id is not None and not _is_uuid(participant_id):
-            raise ValueError(f"invalid participant ID '{participant_id}'")
+            raise ConfigurationError(f"invalid participant ID '{participant_id}'")
         try:
             wire = json.dumps(message)
         except (TypeError, ValueError):
-            raise TypeError(f"unsupported type {type(message).__name__}") from None
+            raise ConfigurationTypeError(f"unsupported type {type(message).__name__}") from None
         message = json.loads(wire)  # the replica gets its own copy, as over a network
         self.sent_messages.append((message, participant_id))
         if self._left:
