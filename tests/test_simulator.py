@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from pipecat_tavus_interactions import interactions as ix
-from pipecat_tavus_interactions.exceptions import RemoteProtocolError
+from pipecat_tavus_interactions.exceptions import ConfigurationError, RemoteProtocolError
 from pipecat_tavus_interactions.protocol import build_message, parse_message
 from pipecat_tavus_interactions.simulator import (
     Chaos,
@@ -778,3 +778,12 @@ async def test_play_runs_a_script_lets_the_replica_finish_then_shuts_down():
             if m["event_type"] == "conversation.utterance.streaming" and m["properties"]["final"]
         ]
         assert finals and finals[-1]["properties"]["speech"] == "Hello back."
+
+
+def test_the_old_mode_keyword_still_selects_the_pipeline_mode():
+    with pytest.warns(DeprecationWarning, match="pipeline_mode"):
+        sim = TavusSimulator(mode="echo")
+    assert sim.pipeline_mode == "echo"
+    assert TavusSimulator(pipeline_mode="echo").pipeline_mode == "echo"
+    with pytest.raises(ConfigurationError, match="pipeline_mode must be"):
+        TavusSimulator(pipeline_mode="video")

@@ -30,6 +30,7 @@ import asyncio
 import random
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -82,6 +83,7 @@ class TavusSimulator:
         echo_idle_s: float = 3.0,
         history: int = 10_000,
         send: SendCallback | None = None,
+        mode: PipelineMode | None = None,
     ):
         """Create the simulator (it does nothing until :meth:`start`).
 
@@ -106,8 +108,9 @@ class TavusSimulator:
             history: How many entries each record keeps (memory stays flat); also bounds
                 the transport's records.
             send: ``async send(message, sender_id)``; :meth:`connect` can set it later.
+            mode: Deprecated name of ``pipeline_mode``.
         """
-        _check_settings(pipeline_mode, words_per_second, speed)
+        pipeline_mode = _check_settings(mode or pipeline_mode, mode, words_per_second, speed)
         rng = random.Random(seed)
         self.conversation_id = conversation_id or f"c-sim-{rng.getrandbits(40):010x}"
         self.participant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -167,8 +170,6 @@ class TavusSimulator:
 
     def __str__(self) -> str:
         return f"TavusSimulator({self.conversation_id})"
-
-    # --- wiring and records ---------------------------------------------------------------
 
     def connect(
         self,
@@ -260,8 +261,6 @@ class TavusSimulator:
         """Whether the replica has joined."""
         return self._started.is_set()
 
-    # --- lifecycle ------------------------------------------------------------------------
-
     async def __aenter__(self) -> TavusSimulator:
         await self.start()
         return self
@@ -323,8 +322,6 @@ class TavusSimulator:
             await asyncio.sleep(delay / self.speed)
             attempt += 1
             self._channel.emit(self._wire.replica_present(attempt))
-
-    # --- waiting helpers ------------------------------------------------------------------
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of simulated time."""
@@ -422,8 +419,6 @@ class TavusSimulator:
         await self.wait_idle()
         await self.shutdown(shutdown_reason)
 
-    # --- the user -------------------------------------------------------------------------
-
     async def user_says(self, text: str) -> None:
         """The user speaks ``text`` (returns once the user stopped; the reply runs on).
 
@@ -450,8 +445,6 @@ class TavusSimulator:
                 return
             await self._conv.user_turn(text)
 
-    # --- inbound interactions -------------------------------------------------------------
-
     async def receive(self, message: Any, *, sender_id: str | None = None) -> Interaction | None:
         """Receive one app message from the bot (never raises for bad input).
 
@@ -476,11 +469,17 @@ class TavusSimulator:
         return interaction
 
 
-def _check_settings(pipeline_mode: str, words_per_second: float, speed: float) -> None:
+def _check_settings(
+    pipeline_mode: str, old_mode: str | None, words_per_second: float, speed: float
+) -> PipelineMode:
+    if old_mode is not None:
+        message = "TavusSimulator(mode=...) is deprecated: use pipeline_mode=..."
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
     if pipeline_mode not in ("full", "echo"):
         raise ConfigurationError(f"pipeline_mode must be 'full' or 'echo', got {pipeline_mode!r}")
     if words_per_second <= 0 or speed <= 0:
         raise ConfigurationError("words_per_second and speed must be > 0")
+    return pipeline_mode  # type: ignore[return-value]
 
 
 def _simulated_clock(speed: float) -> Callable[[], float]:
