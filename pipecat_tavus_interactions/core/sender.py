@@ -78,6 +78,8 @@ class Sender:
         self._recent_responds: deque[str] = deque(maxlen=16)
         #: Set when one of this half's deadlines may have appeared or moved earlier.
         self.moved = False
+        # What the last interruption dropped, released at the next call (see drop_echo).
+        self._garbage: object = None
         #: How many interruptions dropped the echo so far (a driver that awaits between
         #: taking audio and handing it over compares this to drop audio cut meanwhile).
         self.interruptions = 0
@@ -140,6 +142,7 @@ class Sender:
             LocalProtocolError: Not an interaction, no conversation id, over the cap and not
                 splittable, or ``urgent=False`` with a non-UUID target participant.
         """
+        self._garbage = None
         parts = build_all(
             interaction,
             conversation_id=self.conversation_id,
@@ -243,6 +246,7 @@ class Sender:
 
     def tick(self, now: float) -> list:
         """Do what is due: the ready timeout, the audio fallback close, paced audio."""
+        self._garbage = None
         out: list = []
         if self._waiting_for_replica() and now >= self._first_held_at + (
             timeout := self._params.ready_timeout_s
@@ -280,6 +284,7 @@ class Sender:
 
     def add_audio(self, pcm: bytes | memoryview, context_id: str | None, now: float) -> list:
         """Add PCM16 mono audio at the wire rate to the open utterance (opening one)."""
+        self._garbage = None
         audio = self.audio
         if audio.is_dead_context(context_id):
             # Late audio of an interrupted utterance, even when the next one is open.
@@ -353,8 +358,12 @@ class Sender:
         """Forget every pending echo (text, audio, paced, held); return how many."""
         self.interruptions += 1
         dropped = self.text.drop() + self.audio.drop()
-        dropped += len(self.pacer.drop())
+        paced = self.pacer.drop()
+        dropped += len(paced)
         before = len(self._held)
+        # Freeing seconds of queued, encoded audio takes longer than sending the interrupt:
+        # the dropped containers are kept until the next call, after the interrupt left.
+        self._garbage = (paced, self._held if before else None)
         if before:
             self._held = deque(h for h in self._held if not isinstance(h.interaction, ix.Echo))
             dropped += before - len(self._held)
