@@ -645,3 +645,39 @@ def test_tick_at_next_deadline_does_the_work_that_is_due(setup, due):
     assert conn.next_deadline() == due
     assert conn.tick(now=due) != []
     assert conn.next_deadline() != due  # else a driver on a stepped clock spins here
+
+
+# --- every tool call is answered exactly once, whatever its result ---------------------------
+
+_circular: list = []
+_circular.append(_circular)
+_deep: list = []
+_cursor = _deep
+for _ in range(5000):
+    _cursor.append([])
+    _cursor = _cursor[0]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{1, 2}, b"\xff", object(), _circular, _deep, "lone \ud800 surrogate"],
+    ids=["set", "bytes", "object", "circular", "5000-deep", "surrogate"],
+)
+def test_a_result_that_cannot_be_sent_is_answered_once_with_an_error(result):
+    conn = make()
+    w = Wire()
+    ready(conn, w)
+    call = w("conversation.tool_call", {"name": "f", "arguments": "{}", "tool_call_id": "t1"})
+    assert recv(conn, call, 1.0)[-1] == ("run_tool", "f", "t1")
+    out = render(conn.tool_finished("t1", status="success", result=result, now=2.0))
+    error = {
+        "tool_call_id": "t1",
+        "output": "the tool's result could not be sent",
+        "status": "error",
+    }
+    assert out == [("transmit", "conversation.tool_result", error)]
+    (record,) = conn.ledger.get(3).tool_calls
+    assert record.status == "error" and record.error.startswith("the tool's result could not")
+    assert conn.stats["tool_results_unsendable"] == 1
+    # Settled once: a second outcome for the same call changes nothing.
+    assert conn.tool_finished("t1", status="success", result="late", now=3.0) == []

@@ -436,3 +436,37 @@ async def test_handlers_get_the_worker_and_its_runner_like_pipecat_handlers():
     (params,) = seen
     assert params.pipeline_worker is worker
     assert params.worker_runner is runner
+
+
+async def test_a_handler_that_raises_cancelled_error_itself_gets_one_error_result():
+    tavus, _ = make()
+
+    async def gives_up(params):
+        raise asyncio.CancelledError("the handler gave up by itself")
+
+    tavus.register_function("gives_up", gives_up)
+    w = Wire()
+    out = await run(tavus, [w.joined(), w.call("gives_up"), SleepFrame(0.1)])
+    assert [(m["event_type"], m["properties"]["status"]) for m in out] == [
+        ("conversation.tool_result", "error")
+    ]
+    assert tavus.ledger.get(1).tool_calls[0].status == "error"
+
+
+async def test_a_result_that_is_not_json_still_answers_the_call_once():
+    tavus, _ = make()
+
+    async def odd(params):
+        await params.result_callback({"tags": {"a", "b"}})
+
+    tavus.register_function("odd", odd)
+    w = Wire()
+    out = await run(tavus, [w.joined(), w.call("odd"), SleepFrame(0.1)])
+    assert [m["properties"] for m in out] == [
+        {
+            "tool_call_id": "t1",
+            "output": "the tool's result could not be sent",
+            "status": "error",
+        }
+    ]
+    assert tavus.ledger.get(1).tool_calls[0].status == "error"

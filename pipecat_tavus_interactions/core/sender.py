@@ -168,14 +168,23 @@ class Sender:
     def fits(self, interaction: ix.Interaction) -> bool:
         """Tell whether ``interaction`` goes out as one message under the cap."""
         try:
-            parts = build_all(
-                interaction,
-                conversation_id=self.conversation_id or "c",
-                max_bytes=self._params.max_message_bytes,
-            )
-        except (TavusInteractionsError, TypeError, ValueError):
+            return len(self.check(interaction)) == 1
+        except (TavusInteractionsError, TypeError, ValueError, RecursionError):
             return False
-        return len(parts) == 1
+
+    def check(self, interaction: ix.Interaction) -> list:
+        """Build ``interaction``'s messages without sending them (raises what send would).
+
+        Raises:
+            LocalProtocolError: It cannot be built or split under the cap.
+            TypeError: Something in it is not JSON (and other encoding errors: ValueError
+                for a lone surrogate or a circular structure, RecursionError for a deep one).
+        """
+        return build_all(
+            interaction,
+            conversation_id=self.conversation_id or "c",
+            max_bytes=self._params.max_message_bytes,
+        )
 
     def _submit(self, interaction, message, urgent: bool, now: float, out: list) -> None:
         if self._must_hold():

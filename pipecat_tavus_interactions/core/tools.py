@@ -27,11 +27,17 @@ from typing import Any
 
 from .. import events as ev
 from .. import interactions as ix
+from ..exceptions import TavusInteractionsError
 from ..params import TavusInteractionsParams
 from .effects import ToolCall, TurnCompleted
 from .records import ToolCallRecord
 from .sender import Sender
 from .turns import TurnLedger
+
+#: What the replica is told when a handler's result cannot be sent as it is.
+UNSENDABLE_TEXT = "the tool's result could not be sent"
+#: What building a result's messages raises when the result cannot go on the wire.
+UNSENDABLE = (TavusInteractionsError, TypeError, ValueError, RecursionError)
 
 #: The note a ``tool_result`` carries when the full result was appended as context.
 APPENDED_NOTE = "The full result was appended to the conversation context."
@@ -47,8 +53,16 @@ def render_result(result: Any) -> str:
         return result
     try:
         return json.dumps(result, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(result)
+    except (TypeError, ValueError, RecursionError):
+        return repr_limited(result)
+
+
+def repr_limited(value: Any, limit: int = 2000) -> str:
+    """``str(value)`` cut to ``limit`` characters (``"?"`` when even that fails)."""
+    try:
+        return str(value)[:limit]
+    except Exception:  # a result whose __str__ raises or recurses
+        return "?"
 
 
 class ToolCalls:
@@ -140,9 +154,20 @@ class ToolCalls:
         if call is None:
             return []
         failed = error is not None
-        delivery, interactions = self.plan_delivery(
-            call, failed=failed, output=error if failed else result, fits=sender.fits
-        )
+        try:
+            delivery, interactions = self.plan_delivery(
+                call, failed=failed, output=error if failed else result, fits=sender.fits
+            )
+            for interaction in interactions:
+                sender.check(interaction)
+        except UNSENDABLE as e:
+            # The result cannot go on the wire as it is (not JSON, circular, too deep, a
+            # lone surrogate): the call is still answered exactly once, with an error.
+            status, result, error = "error", None, f"{UNSENDABLE_TEXT} ({type(e).__name__})"
+            sender.stats["tool_results_unsendable"] += 1
+            delivery, interactions = self.plan_delivery(
+                call, failed=True, output=UNSENDABLE_TEXT, fits=sender.fits
+            )
         if delivery == "stale_append":
             sender.stats["tool_results_stale"] += 1
         out: list = []
@@ -227,4 +252,11 @@ class ToolCalls:
         return "respond", [context, ix.Respond(respond_text)]
 
 
-__all__ = ["APPENDED_NOTE", "ToolCalls", "render_result"]
+__all__ = [
+    "APPENDED_NOTE",
+    "UNSENDABLE",
+    "UNSENDABLE_TEXT",
+    "ToolCalls",
+    "render_result",
+    "repr_limited",
+]

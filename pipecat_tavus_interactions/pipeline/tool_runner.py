@@ -271,7 +271,7 @@ def _params_for(call: ToolCall, owner: FrameProcessor, callback: Any) -> TavusFu
 class _Raised:
     """A handler's exception, returned rather than raised: the runner reports it once."""
 
-    error: Exception
+    error: BaseException
 
 
 async def _call_handler(handler: Callable[..., Any], params: TavusFunctionCallParams) -> Any:
@@ -279,6 +279,11 @@ async def _call_handler(handler: Callable[..., Any], params: TavusFunctionCallPa
         value = handler(params)
         if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
             value = await value
+    except asyncio.CancelledError as e:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # cancelled from outside (the deadline, the pipeline's end): let it go
+        return _Raised(e)  # the handler raised CancelledError itself: an error outcome
     except Exception as e:
         return _Raised(e)
     return value
