@@ -72,6 +72,11 @@ class TavusInteractionsParams(BaseModel):
             ``overwrite_llm_context``/``append_llm_context``.
         tool_result_delivery: How tool results go back (``core/tools.py`` lists the policies).
         tool_timeout_s: Default deadline of a tool handler.
+        tool_errors_verbatim: Tell the replica a failing handler's exception text. Off by
+            default: the replica hears "the tool failed" (it may say it aloud), and the
+            exception goes to the log and the turn ledger.
+        max_concurrent_tools: How many tool handlers may run at once; a call over the cap
+            gets an error result at once.
         tool_respond_text: Text of the ``respond`` that follows an appended result with
             ``append_and_respond`` (``{name}`` is the function name).
     """
@@ -110,6 +115,8 @@ class TavusInteractionsParams(BaseModel):
 
     tool_result_delivery: ToolResultDelivery = "auto"
     tool_timeout_s: float = Field(default=10.0, gt=0)
+    tool_errors_verbatim: bool = False
+    max_concurrent_tools: int = Field(default=64, ge=1)
     tool_respond_text: str = "The {name} lookup finished; please tell me what it found."
 
 

@@ -169,9 +169,22 @@ async def test_a_raising_handler_gives_an_error_result_and_the_next_call_works()
         ],
     )
     assert [m["properties"]["status"] for m in out] == ["error", "success"]
-    assert "database down" in out[0]["properties"]["output"]
+    # The replica hears a generic error; the exception stays in the ledger (and the log).
+    assert out[0]["properties"]["output"] == "the tool failed"
     record = tavus.ledger.get(1).tool_calls[0]
-    assert record.status == "error" and "RuntimeError" in record.error
+    assert record.status == "error" and record.error == "RuntimeError: database down"
+
+
+async def test_exception_text_reaches_the_replica_only_when_the_app_opts_in():
+    tavus, _ = make(tool_errors_verbatim=True)
+
+    async def broken(params):
+        raise RuntimeError("database down")
+
+    tavus.register_function("broken", broken)
+    w = Wire()
+    out = await run(tavus, [w.joined(), w.call("broken"), SleepFrame(0.1)])
+    assert out[0]["properties"]["output"] == "RuntimeError: database down"
 
 
 async def test_a_handler_past_its_deadline_gives_an_error_within_the_deadline_plus_50ms():
@@ -470,3 +483,94 @@ async def test_a_result_that_is_not_json_still_answers_the_call_once():
         }
     ]
     assert tavus.ledger.get(1).tool_calls[0].status == "error"
+
+
+async def test_a_pipecat_registration_line_works_unchanged():
+    tavus, _ = make()
+
+    async def slow(params):
+        await asyncio.sleep(5)
+
+    tavus.register_function("slow", slow, timeout_secs=0.1, cancel_on_interruption=False)
+    w = Wire()
+    t0 = time.monotonic()
+    out = await run(tavus, [w.joined(), w.call("slow"), SleepFrame(0.3)])
+    assert [m["properties"]["status"] for m in out] == ["error"]
+    assert tavus.ledger.get(1).tool_calls[0].status == "timeout"
+    assert time.monotonic() - t0 < 2
+    with pytest.raises(LocalProtocolError, match="disagree"):
+        tavus.register_function("x", slow, timeout_s=1, timeout_secs=2)
+
+
+def test_old_style_handlers_are_refused_at_registration():
+    tavus, _ = make()
+
+    async def old(function_name, tool_call_id, args, llm, context, result_callback):
+        await result_callback("never")
+
+    with pytest.raises(LocalProtocolError, match="must take one argument"):
+        tavus.register_function("old", old)
+    with pytest.raises(LocalProtocolError, match="must take one argument"):
+        tavus.register_function("none", lambda: None)
+    tavus.register_function("fine", lambda params, extra=1: None)  # extra defaults are fine
+
+
+@pytest.mark.parametrize("returns", ["nothing", "params"])
+async def test_a_handler_that_forgets_result_callback_gets_an_error_not_a_success(returns):
+    tavus, _ = make()
+
+    async def forgetful(params):
+        return params if returns == "params" else None
+
+    tavus.register_function("forgetful", forgetful)
+    w = Wire()
+    out = await run(tavus, [w.joined(), w.call("forgetful"), SleepFrame(0.1)])
+    assert [(m["properties"]["status"], m["properties"]["output"]) for m in out] == [
+        ("error", "the tool failed")
+    ]
+    assert "result_callback" in tavus.ledger.get(1).tool_calls[0].error
+
+
+async def test_calls_over_the_cap_get_an_error_at_once_and_the_rest_run():
+    tavus, _ = make(max_concurrent_tools=2)
+    release = asyncio.Event()
+
+    async def waits(params):
+        await release.wait()
+        await params.result_callback("done")
+
+    tavus.register_function("waits", waits)
+    w = Wire()
+    frames = [w.joined(), *(w.call("waits", call_id=f"t{k}") for k in range(4)), SleepFrame(0.1)]
+
+    async def let_go():
+        await asyncio.sleep(0.05)
+        release.set()
+
+    go = asyncio.create_task(let_go())
+    out = await run(tavus, frames)
+    await go
+    by_id = {m["properties"]["tool_call_id"]: m["properties"] for m in out}
+    assert [by_id[f"t{k}"]["status"] for k in range(4)] == ["success", "success", "error", "error"]
+    assert by_id["t2"]["output"] == "the tool is busy; try again"
+
+
+async def test_a_handler_that_swallows_one_cancellation_does_not_outlive_the_pipeline():
+    tavus, _ = make()
+    state = {"stopped": False}
+
+    async def stubborn(params):
+        await params.result_callback("early")
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass  # swallowed once
+        try:
+            await asyncio.sleep(30)
+        finally:
+            state["stopped"] = True
+
+    tavus.register_function("stubborn", stubborn)
+    w = Wire()
+    await run(tavus, [w.joined(), w.call("stubborn"), SleepFrame(0.1)])
+    assert state["stopped"]

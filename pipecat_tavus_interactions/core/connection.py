@@ -419,13 +419,15 @@ class TavusConnection:
             return []
         return sender.send_interrupt(now)
 
-    def tool_finished(
-        self, call_id: str, *, status: str, now: float, result: Any = None, error: str | None = None
-    ) -> list:
-        """A tool handler settled: deliver its outcome (see ``ToolCalls.settle``)."""
-        return self.tools.settle(
-            call_id, status=status, result=result, error=error, now=now, sender=self.sender
-        )
+    def tool_finished(self, call_id: str, *, now: float, **outcome: Any) -> list:
+        """A tool handler settled: deliver its outcome (see ``ToolCalls.settle``).
+
+        Args:
+            call_id: The ``ToolCall.call_id``.
+            now: The current time.
+            **outcome: ``status``, and ``result``, ``error``, ``reply`` as they apply.
+        """
+        return self.tools.settle(call_id, now=now, sender=self.sender, **outcome)
 
     @property
     def deadline_moved(self) -> bool:

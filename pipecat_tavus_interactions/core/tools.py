@@ -132,10 +132,11 @@ class ToolCalls:
         call_id: str,
         *,
         status: str,
-        result: Any,
-        error: str | None,
         now: float,
         sender: Sender,
+        result: Any = None,
+        error: str | None = None,
+        reply: str | None = None,
     ) -> list:
         """A handler settled: send its outcome by the policy and record it in the ledger.
 
@@ -143,20 +144,22 @@ class ToolCalls:
             call_id: The call's id (a call settles once; later outcomes are ignored).
             status: ``"success"``, ``"error"`` or ``"timeout"``.
             result: The handler's result.
-            error: The error text for failed calls.
+            error: The error text for failed calls (kept in the ledger).
             now: The current time.
             sender: Sends the result's interactions.
+            reply: What the replica hears for a failed call instead of ``error``.
 
         Returns:
-            The effects: the messages (or their failures), and the turn this completed.
+            The effects: the messages (or their failures), and the turn it completed.
         """
         call = self._calls.pop(call_id, None)
         if call is None:
             return []
         failed = error is not None
         try:
+            output = (reply if reply is not None else error) if failed else result
             delivery, interactions = self.plan_delivery(
-                call, failed=failed, output=error if failed else result, fits=sender.fits
+                call, failed=failed, output=output, fits=sender.fits
             )
             for interaction in interactions:
                 sender.check(interaction)

@@ -29,6 +29,7 @@ from pipecat.utils.base_object import BaseObject
 from .. import interactions as ix
 from ..core.connection import TavusConnection
 from ..core.turns import TurnLedger
+from ..exceptions import LocalProtocolError
 from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
@@ -258,20 +259,36 @@ class TavusInteractions(BaseObject):
         handler: Callable[..., Any],
         *,
         timeout_s: float | None = None,
+        timeout_secs: float | None = None,
+        cancel_on_interruption: bool | None = None,
+        cancellable_by_llm: bool | None = None,
     ) -> None:
         """Run ``handler`` when the replica calls ``function_name``.
 
         Handlers have Pipecat's shape: they take one ``FunctionCallParams``-like argument
-        and call ``await params.result_callback(result)``.
+        and call ``await params.result_callback(result)``; a Pipecat registration line works
+        unchanged, keywords included.
 
         Args:
             function_name: The tool name, or ``None`` for a catch-all.
             handler: ``async def handler(params)``.
             timeout_s: Deadline for this handler (default ``params.tool_timeout_s``).
+            timeout_secs: Pipecat's name for ``timeout_s``.
+            cancel_on_interruption: Accepted for Pipecat compatibility; calls are not
+                cancelled on an interruption, because a result for an interrupted turn is
+                appended as context, never spoken.
+            cancellable_by_llm: Accepted for Pipecat compatibility (Tavus cannot cancel).
 
         Raises:
-            LocalProtocolError: ``handler`` is not callable or ``timeout_s`` is not positive.
+            LocalProtocolError: ``handler`` is not callable, does not take one argument,
+                ``timeout_s`` is not positive, or ``timeout_s`` and ``timeout_secs`` differ.
         """
+        if timeout_secs is not None:
+            if timeout_s is not None and timeout_s != timeout_secs:
+                raise LocalProtocolError(
+                    f"timeout_s={timeout_s} and timeout_secs={timeout_secs} disagree: pass one"
+                )
+            timeout_s = timeout_secs
         self.tools.register(function_name, handler, timeout_s=timeout_s)
 
     def register_perception_function(

@@ -19,6 +19,8 @@ The conversation core decides which calls to run and how their results go back
 from __future__ import annotations
 
 import asyncio
+import inspect
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,6 +89,7 @@ class ToolRunner:
         self._perception_handlers: dict[str | None, _Registration] = {}
         self._tasks: set[asyncio.Task] = set()
         self._owner: FrameProcessor | None = None
+        self._running = 0  # calls started and not settled
 
     def __repr__(self) -> str:
         return f"ToolRunner(functions={sorted(map(str, self._handlers))})"
@@ -108,10 +111,13 @@ class ToolRunner:
             perception: Register for ``perception_tool_call`` instead of ``tool_call``.
 
         Raises:
-            LocalProtocolError: ``handler`` is not callable or ``timeout_s`` is not positive.
+            LocalProtocolError: ``handler`` is not callable, does not take exactly one
+                argument (Pipecat's old six-argument handlers), or ``timeout_s`` is not
+                positive.
         """
         if not callable(handler):
             raise LocalProtocolError(f"tool handler for {name!r} must be callable")
+        _check_signature(name, handler)
         if timeout_s is not None and timeout_s <= 0:
             raise LocalProtocolError(f"timeout_s for {name!r} must be positive, got {timeout_s}")
         table = self._perception_handlers if perception else self._handlers
@@ -132,11 +138,19 @@ class ToolRunner:
     async def start(self, call: ToolCall) -> None:
         """Report the call with Pipecat's frames and start its handler (returns at once).
 
+        Over ``max_concurrent_tools`` running calls, the call gets an error result at once.
+
         Args:
             call: The call the core accepted.
         """
         owner = self._owner
         assert owner is not None, "set_owner() is called when the facade is built"
+        cap = self._tavus.params.max_concurrent_tools
+        if self._running >= cap:
+            error = f"{self._running} tool calls are running (max_concurrent_tools={cap})"
+            logger.warning(f"{self._tavus}: tool {call.name} ({call.call_id}) refused: {error}")
+            await self._finish(call, "error", None, error, reply=BUSY_TEXT)
+            return
         await owner.push_frame(
             ExternalFunctionCallsStartedFrame(
                 function_calls=[
@@ -149,6 +163,7 @@ class ToolRunner:
                 function_name=call.name, tool_call_id=call.call_id, arguments=call.arguments
             )
         )
+        self._running += 1
         self._track(owner.create_task(self._run(call, owner), f"tool-{call.call_id}"))
 
     def _track(self, task: asyncio.Task) -> None:
@@ -156,17 +171,23 @@ class ToolRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, call: ToolCall, owner: FrameProcessor) -> None:
+        try:
+            await self._run_call(call, owner)
+        finally:
+            self._running -= 1
+
+    async def _run_call(self, call: ToolCall, owner: FrameProcessor) -> None:
         registration = self._lookup(call)
         timeout_s = self._tavus.params.tool_timeout_s
         if registration is not None and registration.timeout_s is not None:
             timeout_s = registration.timeout_s
-        status, result, error = "success", None, call.error
+        status, result, error, reply = "success", None, call.error, None
         if error is not None:
             status = "error"
         elif registration is None:
             status, error = "error", f"no handler registered for tool {call.name!r}"
         else:
-            status, result, error = await self._invoke(registration, call, timeout_s, owner)
+            status, result, error, reply = await self._invoke(registration, call, timeout_s, owner)
         if error is not None:
             logger.warning(f"{self._tavus}: tool {call.name} ({call.call_id}) {status}: {error}")
         if status == "timeout":
@@ -181,12 +202,14 @@ class ToolRunner:
                 result=result if error is None else {"error": error},
             )
         await owner.push_frame(frame)
-        await self._finish(call, status, result, error)
+        await self._finish(call, status, result, error, reply=reply)
 
-    async def _finish(self, call: ToolCall, status: str, result: Any, error: str | None):
+    async def _finish(
+        self, call: ToolCall, status: str, result: Any, error: str | None, *, reply=None
+    ) -> None:
         tavus = self._tavus
         effects = tavus.connection.tool_finished(
-            call.call_id, status=status, result=result, error=error, now=tavus.clock()
+            call.call_id, status=status, result=result, error=error, reply=reply, now=tavus.clock()
         )
         await tavus.run(effects)
 
@@ -200,7 +223,11 @@ class ToolRunner:
         call: ToolCall,
         timeout_s: float,
         owner: FrameProcessor,
-    ) -> tuple[str, Any, str | None]:
+    ) -> tuple[str, Any, str | None, str | None]:
+        """Run the handler: ``(status, result, error for the log and ledger, reply)``.
+
+        ``reply`` is what the replica is told instead of ``error`` (``None``: the error).
+        """
         settled: asyncio.Future = asyncio.get_running_loop().create_future()
 
         async def result_callback(result: Any, *, properties: Any = None) -> None:
@@ -227,22 +254,41 @@ class ToolRunner:
                 # The handler delivered its result and keeps running (Pipecat allows it);
                 # keep a reference so it is cancelled with the runner.
                 self._track(handler_task)
-            return "success", settled.result(), None
+            return "success", settled.result(), None, None
         if handler_task in done:
-            value = handler_task.result()
-            if isinstance(value, _Raised):
-                exc = value.error
-                return "error", None, f"{type(exc).__name__}: {exc}"
-            # Returned without calling result_callback: its return value is the result.
-            return "success", value, None
+            return self._returned(call, handler_task.result(), params)
         handler_task.cancel()
-        return "timeout", None, f"timed out after {timeout_s:g}s"
+        return "timeout", None, f"timed out after {timeout_s:g}s", None
+
+    def _returned(self, call: ToolCall, value: Any, params: Any) -> tuple:
+        """The outcome of a handler that returned (or raised) without ``result_callback``."""
+        if isinstance(value, _Raised):
+            exc = value.error
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            logger.warning(f"{self._tavus}: tool {call.name} ({call.call_id}) raised:\n{trace}")
+            error = f"{type(exc).__name__}: {exc}"
+            verbatim = self._tavus.params.tool_errors_verbatim
+            return "error", None, error, (None if verbatim else FAILED_TEXT)
+        if value is None or value is params:
+            # Only a returned value is taken as the result: None (or the params handed in)
+            # means the handler forgot result_callback.
+            error = "the handler returned without calling params.result_callback(result)"
+            return "error", None, error, FAILED_TEXT
+        return "success", value, None, None
 
     async def cancel_all(self) -> None:
-        """Cancel every running handler (at pipeline end)."""
-        for task in list(self._tasks):
-            task.cancel()
+        """Cancel every running handler (at pipeline end), again if one ignores it."""
+        tasks = [t for t in self._tasks if not t.done()]
         self._tasks.clear()
+        for _ in range(3):  # a handler may swallow one cancellation; ask again, briefly
+            if not tasks:
+                return
+            for task in tasks:
+                task.cancel()
+            _, pending = await asyncio.wait(tasks, timeout=0.3)
+            tasks = list(pending)
+        for task in tasks:
+            logger.error(f"{self._tavus}: tool task {task.get_name()} ignores cancellation")
 
 
 def _params_for(call: ToolCall, owner: FrameProcessor, callback: Any) -> TavusFunctionCallParams:
@@ -265,6 +311,28 @@ def _params_for(call: ToolCall, owner: FrameProcessor, callback: Any) -> TavusFu
         modality=getattr(call.event, "modality", None),
         frames=getattr(call.event, "frames", ()),
     )
+
+
+#: What the replica is told when a handler fails (its exception stays in the log and ledger).
+FAILED_TEXT = "the tool failed"
+#: What the replica is told when a call is refused over ``max_concurrent_tools``.
+BUSY_TEXT = "the tool is busy; try again"
+
+
+def _check_signature(name: str | None, handler: Callable[..., Any]) -> None:
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to check
+    try:
+        signature.bind(object())
+    except TypeError:
+        raise LocalProtocolError(
+            f"tool handler for {name!r} must take one argument, "
+            f"async def handler(params: FunctionCallParams), got {name or 'handler'}{signature}; "
+            "Pipecat's old (function_name, tool_call_id, args, llm, context, result_callback) "
+            "handlers need porting to params.arguments and params.result_callback"
+        ) from None
 
 
 @dataclass
