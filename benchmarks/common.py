@@ -163,6 +163,14 @@ def user_lines(turns: int) -> list[UserLine]:
     return lines
 
 
+async def answer_tool_call(sim: TavusSimulator, message: Any) -> None:
+    """Stand in for a bot: answer the replica's tool call with a fixed weather result."""
+    if message.get("event_type") == "conversation.tool_call":
+        call_id = message["properties"]["tool_call_id"]
+        result = ix.ToolResult(call_id, "sunny and 21 degrees", "success")
+        await sim.receive(build_message(result, conversation_id=sim.conversation_id))
+
+
 async def record_wire(*, turns: int, seed: int = 0, heartbeat_every: int = 10) -> list[dict]:
     """Run the simulator through ``turns`` user turns and return its clean wire messages.
 
@@ -183,10 +191,7 @@ async def record_wire(*, turns: int, seed: int = 0, heartbeat_every: int = 10) -
     sim: TavusSimulator
 
     async def bot(message: Any, _sender: str) -> None:
-        if message.get("event_type") == "conversation.tool_call":
-            call_id = message["properties"]["tool_call_id"]
-            result = ix.ToolResult(call_id, "sunny and 21 degrees", "success")
-            await sim.receive(build_message(result, conversation_id=sim.conversation_id))
+        await answer_tool_call(sim, message)
 
     sim = TavusSimulator(
         persona=persona(),

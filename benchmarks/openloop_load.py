@@ -37,11 +37,18 @@ from typing import Any
 from pipecat.frames.frames import Frame
 
 from pipecat_tavus_interactions import TavusEventFrame
-from pipecat_tavus_interactions import interactions as ix
-from pipecat_tavus_interactions.protocol import build_message
 from pipecat_tavus_interactions.simulator import ScriptedUser, TavusSimulator
 
-from .common import Harness, frames_for, make_tavus, persona, settle, shifted, user_lines
+from .common import (
+    Harness,
+    answer_tool_call,
+    frames_for,
+    make_tavus,
+    persona,
+    settle,
+    shifted,
+    user_lines,
+)
 
 HEADER = struct.Struct("<IdIB")
 END = 0xFFFFFFFF
@@ -64,10 +71,7 @@ async def record_timed(
     sim: TavusSimulator
 
     async def bot(message: Any, _sender: str) -> None:
-        if message.get("event_type") == "conversation.tool_call":
-            call_id = message["properties"]["tool_call_id"]
-            result = ix.ToolResult(call_id, "sunny and 21 degrees", "success")
-            await sim.receive(build_message(result, conversation_id=sim.conversation_id))
+        await answer_tool_call(sim, message)
 
     sim = TavusSimulator(
         persona=persona(),

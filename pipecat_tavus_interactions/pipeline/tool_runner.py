@@ -123,11 +123,6 @@ class ToolRunner:
         table = self._perception_handlers if perception else self._handlers
         table[name] = _Registration(handler, timeout_s)
 
-    def has_handler(self, event: ev.ToolCallEvent) -> bool:
-        """Tell whether a handler (or a catch-all) exists for ``event``."""
-        table = self._table(isinstance(event, ev.PerceptionToolCallEvent))
-        return event.name in table or None in table
-
     def _table(self, perception: bool) -> dict[str | None, _Registration]:
         return self._perception_handlers if perception else self._handlers
 
