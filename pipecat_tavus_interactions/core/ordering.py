@@ -49,6 +49,13 @@ _ABOVE_ALL = 2**63
 
 _ids = itertools.count()
 
+# What a seq's content is compared by: the two forms of one speaking transition (which
+# might share a seq) are one family; every other model is its own.
+_FAMILY: dict[type[ev.Event], object] = {
+    cls: ("speaking", "started" in cls.EVENT_TYPES[0]) if issubclass(cls, ev.SpeakingEvent) else cls
+    for cls in (*ev.EVENT_MODELS, ev.UnknownEvent)
+}
+
 
 class EventOrderer:
     """Re-orders events by ``seq`` and drops duplicate deliveries, twins and forms.
@@ -60,9 +67,14 @@ class EventOrderer:
     ``seq`` rules: the first ``seq`` seen sets the baseline. ``seq`` equal to the next
     expected one is released with any held successors that are now contiguous; a higher one
     is held (a gap); a lower one is either late (its ``seq`` was given up with a gap, or is
-    below the baseline: released at once) or a duplicate (dropped). A ``seq`` more than
-    ``restart_distance`` below the expected one means the counter restarted (a new replica
-    session): everything held is released and the new value becomes the baseline.
+    below the baseline: released at once) or a copy. A copy is told by its content: the
+    class, ``timestamp`` and ``turn_idx`` of the last ``restart_distance`` released ``seq``
+    values are remembered, and only the same ``seq`` with the same content is a duplicate
+    (dropped, counted). The counter restarted (a new replica session) when a lower ``seq``
+    comes with new content, lies more than ``restart_distance`` below (beyond what is
+    remembered), or is a ``system.replica_joined``: everything held is released, the new
+    value becomes the baseline, and :attr:`restarted_with` names the first event of the new
+    counter (the conversation core starts a new turn generation there).
 
     Speaking transitions are identified by ``(role, speaking, turn_idx, inference_id)``.
     When the ``inference_id`` is missing on either side, a second "started" for a role that is
@@ -84,7 +96,7 @@ class EventOrderer:
         window_s: float = 0.05,
         dedup_memory: int = 512,
         max_held: int = 1024,
-        restart_distance: int = 10_000,
+        restart_distance: int = 1024,
     ):
         """Create an orderer.
 
@@ -95,8 +107,8 @@ class EventOrderer:
                 remembered (at most twice that); older ones are forgotten, oldest first.
             max_held: How many events may be held at once. Past that, the oldest gap is
                 released early and counted as ``overflow``.
-            restart_distance: A ``seq`` this far below the expected one is taken as a
-                restarted counter rather than a stale duplicate.
+            restart_distance: How many released ``seq`` values are remembered with their
+                content; a ``seq`` further below the expected one is a restarted counter.
 
         Raises:
             ConfigurationError: A size or duration is not positive.
@@ -110,6 +122,11 @@ class EventOrderer:
         self._dedup_memory = dedup_memory
         self._max_held = max_held
         self._restart_distance = restart_distance
+        # What the last ``restart_distance`` released seqs carried, slot = seq % distance.
+        self._ring_seq: list[int | None] = [None] * restart_distance
+        self._ring_content: list[tuple | None] = [None] * restart_distance
+        #: The first event of the newest ``seq`` counter after a restart (else ``None``).
+        self.restarted_with: ev.Event | None = None
 
         self._expected: int | None = None
         self._held: dict[int, ev.Event] = {}
@@ -169,6 +186,9 @@ class EventOrderer:
             self._no_seq += 1
         elif seq == self._expected and not self._held:
             self._expected = seq + 1
+            i = seq % self._restart_distance
+            self._ring_seq[i] = seq
+            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
         else:
             return self._push_slow(event, seq, now)
         # The fast path: in order, nothing held. Only twins and forms can still drop it.
@@ -282,9 +302,21 @@ class EventOrderer:
         elif self._take_given_up(seq):
             self._late += 1
             self._release(event, out)
+        elif event.__class__ is ev.ReplicaJoinedEvent or self._new_content(event, seq):
+            self._restart(event, seq, out)  # a new replica session, or the seq came back new
         else:
             self._duplicate_seq += 1
         return out
+
+    def _new_content(self, event: ev.Event, seq: int) -> bool:
+        """Tell whether ``seq`` was released before with other content (a new counter).
+
+        Within ``restart_distance`` every released seq is remembered, so a seq that is not
+        was never released: a gap given up long ago, whose copy is dropped (counted).
+        """
+        i = seq % self._restart_distance
+        content = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
+        return self._ring_seq[i] == seq and self._ring_content[i] != content
 
     def _hold(self, event: ev.Event, seq: int, now: float, out: list[ev.Event]) -> None:
         held = self._held
@@ -348,15 +380,22 @@ class EventOrderer:
         return True
 
     def _restart(self, event: ev.Event, seq: int, out: list[ev.Event]) -> None:
-        logger.debug(f"{self}: seq went back from {self._expected} to {seq}; counter restarted")
+        logger.info(f"{self}: seq went back from {self._expected} to {seq}; counter restarted")
         self._restarts += 1
         while self._held:
             self._give_up_gap(out)
         self._given_up = [(_BELOW_ALL, seq - 1)]
+        self._ring_seq = [None] * self._restart_distance
         self._expected = seq + 1
+        self.restarted_with = event
         self._release(event, out)
 
     def _release(self, event: ev.Event, out: list[ev.Event]) -> None:
+        seq = event.seq
+        if seq is not None:
+            i = seq % self._restart_distance
+            self._ring_seq[i] = seq
+            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
         check = self._filters.get(event.__class__)
         if check is None or check(event):
             self._released += 1

@@ -44,7 +44,6 @@ from .records import (
     ToolCallStatus,
     TurnRecord,
     find_call,
-    has_pending,
     same_call,
 )
 
@@ -60,6 +59,11 @@ class _Scratch:
     reply_stopped: bool = False
     # A newer turn started while the replica was still speaking this turn's reply.
     superseded: bool = False
+    # The tool calls by id and by seq (index into record.tool_calls), and how many pend:
+    # per-call work stays O(1) however many calls a turn has.
+    call_ids: dict[str, int] = field(default_factory=dict)
+    call_seqs: dict[int, int] = field(default_factory=dict)
+    pending: int = 0
 
 
 # Event types that belong to the current turn when they carry no turn_idx.
@@ -346,7 +350,7 @@ class TurnLedger:
             return
         if scratch.has_reply or owner.user_text is not None:
             scratch.reply_stopped = True
-            if not owner.completed and not has_pending(owner.tool_calls):
+            if not owner.completed and not scratch.pending:
                 self._complete(owner, done)
 
     def end_open_span(self, role: ev.Role) -> list[TurnRecord]:
@@ -382,8 +386,41 @@ class TurnLedger:
             started_at=now,
         )
         # Tool-call bookkeeping may have recorded this call already (with its own id for it).
-        if not any(same_call(c, call) for c in record.tool_calls):
-            record.tool_calls.append(call)
+        if self._same_call(record, call) is None:
+            self._add_call(record, call)
+
+    def _same_call(self, turn: TurnRecord, call: ToolCallRecord) -> int | None:
+        """The index of the call in ``turn`` that ``call`` describes too, or ``None``."""
+        scratch = self._st(turn)
+        if call.tool_call_id is not None:
+            i = scratch.call_ids.get(call.tool_call_id)
+            if i is not None:
+                return i
+        if call.seq is not None:
+            return scratch.call_seqs.get(call.seq)
+        if len(scratch.call_seqs) < len(turn.tool_calls):
+            # Old deployments send neither seq nor id: match by name (see same_call). Only
+            # they scan, and only while the turn holds such calls.
+            for i, existing in enumerate(turn.tool_calls):
+                if same_call(existing, call):
+                    return i
+        return None
+
+    def _add_call(self, turn: TurnRecord, call: ToolCallRecord, at: int | None = None) -> None:
+        """Append ``call`` to ``turn`` (or put it in place of the call at ``at``), indexed."""
+        scratch = self._st(turn)
+        calls = turn.tool_calls
+        if at is None:
+            at = len(calls)
+            calls.append(call)
+        else:
+            scratch.pending -= calls[at].status == "pending"
+            calls[at] = call
+        scratch.pending += call.status == "pending"
+        if call.tool_call_id is not None:
+            scratch.call_ids[call.tool_call_id] = at
+        if call.seq is not None:
+            scratch.call_seqs[call.seq] = at
 
     # --- tool calls and the driver ---------------------------------------------------------
 
@@ -400,13 +437,10 @@ class TurnLedger:
         turn = self._turn(turn_idx)
         if turn is None:
             return
-        for i, existing in enumerate(turn.tool_calls):
-            if same_call(existing, record):
-                if record.started_at is None:
-                    record.started_at = existing.started_at
-                turn.tool_calls[i] = record
-                return
-        turn.tool_calls.append(record)
+        i = self._same_call(turn, record)
+        if i is not None and record.started_at is None:
+            record.started_at = turn.tool_calls[i].started_at
+        self._add_call(turn, record, i)
 
     def record_tool_result(
         self,
@@ -442,17 +476,21 @@ class TurnLedger:
             turn = self._records.get(turn_idx)
             candidates = [] if turn is None else [turn]
         for turn in candidates:
-            call = find_call(turn.tool_calls, tool_call_id_or_name)
+            scratch = self._st(turn)
+            i = scratch.call_ids.get(tool_call_id_or_name)
+            call = turn.tool_calls[i] if i is not None else None
+            if call is None:
+                call = find_call(turn.tool_calls, tool_call_id_or_name)  # by name (no id)
             if call is None:
                 continue
+            scratch.pending += (status == "pending") - (call.status == "pending")
             call.status = status
             call.result = result
             call.error = error
             call.finished_at = finished_at
             call.delivery = delivery
             done: list[TurnRecord] = []
-            stopped = self._st(turn).reply_stopped
-            if not turn.completed and stopped and not has_pending(turn.tool_calls):
+            if not turn.completed and scratch.reply_stopped and not scratch.pending:
                 self._complete(turn, done)
             return done
         return []
