@@ -166,7 +166,11 @@ class TavusConnection(InboundHandlers):
             detail = f"conversation_id {cid!r} is not ours"
             return [self._report(RemoteProtocolError("other_conversation", detail, message))]
         orderer = self.orderer
+        before = orderer.restarted_with
         for accepted in orderer.push(event, now):
+            if accepted is orderer.restarted_with and accepted is not before:
+                # A new seq counter (a new replica session): a new turn numbering too.
+                out += [fx.TurnCompleted(turn) for turn in self.ledger.restart()]
             self._dispatch(accepted, now, out)
         if orderer.pending:
             self._moved = True  # a gap is held: its window may end before other deadlines
@@ -179,11 +183,26 @@ class TavusConnection(InboundHandlers):
         return fx.ProtocolErrorReported(error, count <= 5 or count % 100 == 0, count)
 
     def participant_joined(self, participant: Mapping[str, Any], *, now: float) -> list:
-        """A participant joined the room (learns the replica's participant id)."""
-        if self.identity.matches(participant):
-            self._left_room = False
-            self.set_replica_participant(participant["id"])
-        return []
+        """A participant joined the room (learns the replica's participant id).
+
+        Once the replica is known it does not move: a second participant matching the
+        name rules is reported (``second_replica``) and its messages are dropped as foreign
+        until the real replica leaves the room.
+        """
+        if not self.identity.matches(participant):
+            return []
+        pid = participant.get("id")
+        known = self.identity.participant_id
+        if known is not None and pid != known and not self._left_room:
+            detail = f"participant {pid!r} also looks like the replica; {known!r} stays it"
+            return [self._report(RemoteProtocolError("second_replica", detail, participant))]
+        out: list = []
+        if self._left_room:  # the replica joined again: a new session, a new seq counter
+            for event in self.orderer.new_session():
+                self._dispatch(event, now, out)
+        self._left_room = False
+        self.set_replica_participant(pid)
+        return out
 
     def participant_left(self, participant_id: str | None, *, now: float) -> list:
         """A participant left the room (the replica leaving ends its presence)."""

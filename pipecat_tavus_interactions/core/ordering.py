@@ -35,13 +35,13 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
 from heapq import heappop, heappush
 
 from loguru import logger
 
 from .. import events as ev
 from ..exceptions import ConfigurationError
+from .dedup import ContentDedup
 
 # Lower bound of the "never seen" range below the first seq (seq values are integers).
 _BELOW_ALL = -(2**63)
@@ -57,7 +57,7 @@ _FAMILY: dict[type[ev.Event], object] = {
 }
 
 
-class EventOrderer:
+class EventOrderer(ContentDedup):
     """Re-orders events by ``seq`` and drops duplicate deliveries, twins and forms.
 
     Feed every parsed event to :meth:`push` and act on the events it returns, in the order
@@ -71,10 +71,11 @@ class EventOrderer:
     class, ``timestamp`` and ``turn_idx`` of the last ``restart_distance`` released ``seq``
     values are remembered, and only the same ``seq`` with the same content is a duplicate
     (dropped, counted). The counter restarted (a new replica session) when a lower ``seq``
-    comes with new content, lies more than ``restart_distance`` below (beyond what is
-    remembered), or is a ``system.replica_joined``: everything held is released, the new
-    value becomes the baseline, and :attr:`restarted_with` names the first event of the new
-    counter (the conversation core starts a new turn generation there).
+    comes with new content, or lies more than ``restart_distance`` below (beyond what is
+    remembered): everything held is released, the new value becomes the baseline, and
+    :attr:`restarted_with` names the first event of the new counter (the conversation core
+    starts a new turn numbering there). :meth:`new_session` says so in advance, when the
+    replica left the room and joined again.
 
     Speaking transitions are identified by ``(role, speaking, turn_idx, inference_id)``.
     When the ``inference_id`` is missing on either side, a second "started" for a role that is
@@ -127,6 +128,7 @@ class EventOrderer:
         self._ring_content: list[tuple | None] = [None] * restart_distance
         #: The first event of the newest ``seq`` counter after a restart (else ``None``).
         self.restarted_with: ev.Event | None = None
+        self._new_session = False
 
         self._expected: int | None = None
         self._held: dict[int, ev.Event] = {}
@@ -151,22 +153,6 @@ class EventOrderer:
 
     def __str__(self) -> str:
         return self._name
-
-    def _content_filters(self) -> dict[type[ev.Event], Callable[[ev.Event], bool]]:
-        """The twin and form filter of each event model (subclasses share their base's)."""
-        bases = (
-            (ev.SpeakingEvent, self._filter_speaking),
-            (ev.UtteranceStreamingEvent, self._filter_streaming),
-            (ev.UtteranceEvent, self._filter_utterance),
-            (ev.ToolCallEvent, self._filter_tool_call),
-        )
-        filters: dict[type[ev.Event], Callable[[ev.Event], bool]] = {}
-        for cls in ev.EVENT_MODELS:
-            for base, check in bases:
-                if issubclass(cls, base):
-                    filters[cls] = check
-                    break
-        return filters
 
     # --- public API -------------------------------------------------------------------
 
@@ -246,6 +232,19 @@ class EventOrderer:
             self._gaps_released += 1
         return out
 
+    def new_session(self) -> list[ev.Event]:
+        """A new replica session starts (it joined again): the next ``seq`` is a new baseline.
+
+        Returns:
+            The held events of the old session, released in order (as :meth:`flush`).
+        """
+        out = self.flush()
+        self._expected = None
+        self._given_up = []
+        self._ring_seq = [None] * self._restart_distance
+        self._new_session = True
+        return out
+
     @property
     def pending(self) -> int:
         """The number of events held right now."""
@@ -285,6 +284,10 @@ class EventOrderer:
         if expected is None:
             # The first seq is the baseline; anything below it was never seen, so it counts
             # as a given-up range and such events are released as late.
+            if self._new_session:
+                self._new_session = False
+                self._restarts += 1
+                self.restarted_with = event
             self._given_up = [(_BELOW_ALL, seq - 1)]
             self._expected = seq + 1
             self._release(event, out)
@@ -302,8 +305,8 @@ class EventOrderer:
         elif self._take_given_up(seq):
             self._late += 1
             self._release(event, out)
-        elif event.__class__ is ev.ReplicaJoinedEvent or self._new_content(event, seq):
-            self._restart(event, seq, out)  # a new replica session, or the seq came back new
+        elif self._new_content(event, seq):
+            self._restart(event, seq, out)  # the seq came back with other content
         else:
             self._duplicate_seq += 1
         return out
@@ -400,86 +403,6 @@ class EventOrderer:
         if check is None or check(event):
             self._released += 1
             out.append(event)
-
-    # --- content de-duplication -------------------------------------------------------
-
-    def _rotate(self) -> None:
-        """Start a new key generation; the oldest one is forgotten."""
-        self._old_keys = self._keys
-        self._keys = {}
-
-    def _first_time(self, key: tuple) -> bool:
-        """Remember a content key; False (a twin, counted) when it was seen already."""
-        keys = self._keys
-        if key in keys or key in self._old_keys:
-            self._duplicate_twin += 1
-            return False
-        keys[key] = None
-        if len(keys) >= self._dedup_memory:
-            self._rotate()
-        return True
-
-    def _filter_utterance(self, e: ev.Event) -> bool:
-        turn = e.turn_idx
-        inference_id = e.inference_id
-        if turn is None and inference_id is None:
-            return True
-        key = (0, e.role, turn, inference_id, e.speech)
-        return self._first_time(key)
-
-    def _filter_streaming(self, e: ev.Event) -> bool:
-        turn = e.turn_idx
-        inference_id = e.inference_id
-        if turn is None and inference_id is None:
-            return True
-        key = (1, e.role, turn, inference_id, e.content_index, e.final, e.is_interrupted, e.speech)
-        return self._first_time(key)
-
-    def _filter_tool_call(self, e: ev.Event) -> bool:
-        call_id = e.tool_call_id
-        if call_id is None:
-            return True
-        key = (2, e.event_type, call_id)
-        return self._first_time(key)
-
-    def _filter_speaking(self, e: ev.Event) -> bool:
-        role = e.role
-        speaking = e.speaking
-        turn = e.turn_idx
-        # The user's id changes while the user talks: compare user transitions by
-        # alternation only.
-        inference_id = None if role == ev.ROLE_USER else e.inference_id
-        last = self._speaking.get(role)
-        if (
-            last is not None
-            and last[0] == speaking
-            and last[1] == turn
-            and (inference_id is None or last[2] is None or last[2] == inference_id)
-        ):
-            return self._speaking_copy(e, last[3])
-        types = [e.event_type]
-        if inference_id is not None:
-            # The other form may come after an intervening transition; the id still tells.
-            key = (3, role, speaking, turn, inference_id)
-            keys = self._keys
-            seen = keys.get(key) or self._old_keys.get(key)
-            if seen is not None:
-                return self._speaking_copy(e, seen)
-            keys[key] = types
-            if len(keys) >= self._dedup_memory:
-                self._rotate()
-        self._speaking[role] = (speaking, turn, inference_id, types)
-        return True
-
-    def _speaking_copy(self, e: ev.Event, types: list[str]) -> bool:
-        """Count a repeated speaking transition as a twin or as another form; drop it."""
-        if e.event_type in types:
-            # Same event type and (normalised) role: the pal/replica twin.
-            self._duplicate_twin += 1
-        else:
-            types.append(e.event_type)
-            self._duplicate_form += 1
-        return False
 
 
 __all__ = ["EventOrderer"]
