@@ -78,10 +78,17 @@ def test_a_seq_restart_by_a_little_is_a_new_counter_not_duplicates():
     conn = ready(make(), w := Wire(seq=500, turn=3))
     for k in range(5):
         recv(conn, _user(w, f"before {k}"), 1.0)
-    w.seq = 499  # a new replica session counts again from just below: new content
-    got = recv(conn, _user(w, "after restart", turn=1), 2.0)
+    w.seq = 499  # a new replica session counts again from just below, stamped later
+
+    def later(text: str) -> dict:
+        msg = _user(w, text, turn=1)
+        msg["timestamp"] += 600.0
+        return msg
+
+    got = recv(conn, later("after restart"), 2.0)
     assert ("utterance", "user", "after restart", 1) in got
-    assert recv(conn, _user(w, "and on", turn=1), 2.1)[-1] == ("utterance", "user", "and on", 1)
+    assert recv(conn, later("and on"), 2.1)[-1] == ("utterance", "user", "and on", 1)
+    assert recv(conn, later("still on"), 2.2)[-1] == ("utterance", "user", "still on", 1)
     assert conn.orderer.stats["restarts"] == 1
     assert conn.orderer.stats["duplicate_seq"] == 0
 

@@ -144,8 +144,8 @@ async def replay_clean(sim: TavusSimulator) -> TavusInteractions:
         DailyInputTransportMessageFrame(message=m, participant_id=sim.participant_id)
         for m in sim.emitted
     ]
+    # The processors' cleanup waits for the handler tasks: nothing is left to settle.
     await run_test(Pipeline([tavus.input(), tavus.output()]), frames_to_send=frames)
-    await asyncio.sleep(0.2)  # let the replayed tool handlers settle
     return tavus
 
 
