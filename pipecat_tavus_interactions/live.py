@@ -316,10 +316,11 @@ class LiveSession:
                     await worker.queue_frame(EndFrame(reason="replica left"))
 
             self.transport.add_event_handler("on_participant_left", on_participant_left)
-        self._add_join_timeout(worker, replica_join_timeout_s)
+        self._add_early_ends(worker, replica_join_timeout_s)
         return worker
 
-    def _add_join_timeout(self, worker: PipelineWorker, timeout_s: float | None) -> None:
+    def _add_early_ends(self, worker: PipelineWorker, timeout_s: float | None) -> None:
+        """End the pipeline when the bot could not join, or the replica does not come."""
         joined = asyncio.Event()
         watch: list[asyncio.Task] = []
 
@@ -352,6 +353,9 @@ class LiveSession:
         worker.add_event_handler("on_pipeline_finished", on_pipeline_finished)
 
     def _fail(self, why: str) -> None:
+        token = _conversation_fields(self.conversation)[2]
+        if token:  # Daily's own error text is not ours to trust with the meeting token
+            why = why.replace(token, "***")
         if self._failure is None:
             self._failure = ReplicaNotReadyError(
                 f"conversation {self.conversation_id}: {why}; the pipeline was ended"

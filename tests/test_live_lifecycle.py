@@ -97,9 +97,12 @@ def ends_of(rest: TavusRestSimulator, conversation_id: str) -> int:
 async def test_a_failed_join_ends_the_pipeline_at_once_and_the_conversation_is_ended(
     api, rest, errors
 ):
-    async with api.conversation(pal_id="p1") as conversation:
+    async with api.conversation(pal_id="p1", require_auth=True) as conversation:
         session = connect(conversation)
-        daily_answers(session.transport, join_error="simulated: the meeting has ended")
+        token = conversation.meeting_token
+        assert token
+        # Daily's error text is not ours: even one that repeated the token is not shown.
+        daily_answers(session.transport, join_error=f"simulated: the meeting has ended ({token})")
         # Default settings: before, the bot waited for the replica join timeout (120 s).
         worker = session.pipeline_worker(full_pipeline(session))
         took = await run_to_the_end(worker, bound_s=10.0)
@@ -110,6 +113,8 @@ async def test_a_failed_join_ends_the_pipeline_at_once_and_the_conversation_is_e
     assert "the meeting has ended" in str(session.failure)
     assert conversation.conversation_id in str(session.failure)
     assert any("could not join the conversation's room" in line for line in errors), errors
+    assert token not in str(session.failure)
+    assert not [line for line in errors if "live" in line and token in line]
     assert ends_of(rest, conversation.conversation_id) == 1
     assert rest.conversations[conversation.conversation_id]["status"] == "ended"
 
