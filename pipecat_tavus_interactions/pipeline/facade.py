@@ -25,16 +25,40 @@ from typing import Any
 
 from loguru import logger
 from pipecat.utils.base_object import BaseObject
+from pydantic import ValidationError
 
 from .. import interactions as ix
 from ..core.connection import TavusConnection
 from ..core.turns import TurnLedger
-from ..exceptions import LocalProtocolError
+from ..exceptions import ConfigurationError, ConfigurationTypeError, LocalProtocolError
 from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
 from .tool_runner import ToolRunner
+
+
+def _params_from(params: object) -> TavusInteractionsParams:
+    """The facade's configuration from what its constructor was given."""
+    if params is None:
+        return TavusInteractionsParams()
+    if isinstance(params, TavusInteractionsParams):
+        return params
+    if not isinstance(params, Mapping):
+        raise ConfigurationTypeError(
+            "params must be a TavusInteractionsParams (or a dict of its fields), not "
+            f"{type(params).__name__}: TavusInteractions(params=TavusInteractionsParams("
+            "mode='full', conversation_id=...))"
+        )
+    try:
+        return TavusInteractionsParams.model_validate(dict(params))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(
+            f"params is not a valid TavusInteractionsParams: {problems}"
+        ) from None
 
 
 class TavusInteractions(BaseObject):
@@ -84,20 +108,26 @@ class TavusInteractions(BaseObject):
     def __init__(
         self,
         *,
-        params: TavusInteractionsParams | None = None,
+        params: TavusInteractionsParams | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         name: str | None = None,
     ):
         """Create the facade.
 
         Args:
-            params: The configuration; defaults to ``TavusInteractionsParams()``.
+            params: The configuration: a ``TavusInteractionsParams``, or a dict of its fields
+                (validated into one); defaults to ``TavusInteractionsParams()``.
             clock: Monotonic clock in seconds (injectable for tests); the core's time and
                 every timer's deadline are on this clock.
             name: Optional name used in logs.
+
+        Raises:
+            ConfigurationError: A dict with an unknown field or a bad value (also a
+                ``ValueError``).
+            ConfigurationTypeError: ``params`` is neither (also a ``TypeError``).
         """
         super().__init__(name=name)
-        self._params = params or TavusInteractionsParams()
+        self._params = _params_from(params)
         self._clock = clock
         for event in self.EVENTS:
             self._register_event_handler(event)
