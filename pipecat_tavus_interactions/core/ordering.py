@@ -50,7 +50,6 @@ _ABOVE_ALL = 2**63
 _ids = itertools.count()
 
 
-
 class EventOrderer(ContentDedup):
     """Re-orders events by ``seq`` and drops duplicate deliveries, twins and forms.
 
