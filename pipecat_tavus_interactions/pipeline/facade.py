@@ -129,6 +129,7 @@ class TavusInteractions(BaseObject):
         super().__init__(name=name)
         self._params = _params_from(params)
         self._clock = clock
+        self._input_started = False
         for event in self.EVENTS:
             self._register_event_handler(event)
         self._conn = TavusConnection(self._params, now=clock())
@@ -382,6 +383,13 @@ class TavusInteractions(BaseObject):
             processor: ``tavus.input()`` or ``tavus.output()``.
         """
         self._effects.set_task_owner(processor)
+        if isinstance(processor, TavusInteractionsInput):
+            self._input_started = True
+
+    @property
+    def input_started(self) -> bool:
+        """True once ``tavus.input()`` has started in a pipeline (placement checks)."""
+        return self._input_started
 
     async def cleanup(self) -> None:
         """Stop the timers and tool handlers, then wait for running event handlers.
