@@ -13,7 +13,6 @@ from typing import Any
 from .. import events as ev
 from .records import ToolCallRecord, ToolCallStatus, TurnRecord, find_call, same_call
 
-
 #: Tool calls a turn record keeps; calls past it are run and answered but not recorded.
 MAX_TURN_TOOL_CALLS = 1_000
 
@@ -37,6 +36,8 @@ class ToolCallBook:
         )
         # Tool-call bookkeeping may have recorded this call already (with its own id for it).
         if self._same_call(record, call) is None:
+            if len(record.tool_calls) >= MAX_TURN_TOOL_CALLS:
+                self.tool_calls_unrecorded += 1
             self._add_call(record, call)
 
     def _same_call(self, turn: TurnRecord, call: ToolCallRecord) -> int | None:
@@ -63,7 +64,6 @@ class ToolCallBook:
         if at is None:
             at = len(calls)
             if at >= MAX_TURN_TOOL_CALLS:  # still run and answered, only not kept here
-                self.tool_calls_unrecorded += 1
                 return
             calls.append(call)
         else:
