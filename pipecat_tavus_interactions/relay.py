@@ -81,9 +81,6 @@ class _RelayInbound:
     def create_task(self, coroutine: Any, name: str | None = None) -> Any:
         return self._relay.create_task(coroutine, name)
 
-    async def cancel_task(self, task: Any, timeout: float | None = None) -> None:
-        await self._relay.cancel_task(task, timeout)
-
     @property
     def pipeline_worker(self) -> Any:
         return self._relay.pipeline_worker

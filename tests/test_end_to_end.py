@@ -24,8 +24,8 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_tavus_interactions import (
     TavusInteractions,
-    TavusReplicaRelay,
     TavusInteractionsParams,
+    TavusReplicaRelay,
     TavusToolCallFrame,
     TavusTurnFrame,
     TavusUtteranceFrame,
