@@ -262,7 +262,7 @@ class TavusReplicaRelay(TavusInteractionsOutput):
             direction: The direction the effect runner asked for.
         """
         if isinstance(frame, _SPEAKING_FRAMES):
-            if isinstance(frame, BotStartedSpeakingFrame):
+            if isinstance(frame, BotStartedSpeakingFrame) and self._params.mode == "echo_audio":
                 await self.stop_ttfb_metrics()
             up = type(frame)()
             up.broadcast_sibling_id = frame.id
@@ -273,13 +273,14 @@ class TavusReplicaRelay(TavusInteractionsOutput):
         await self.push_frame(frame, direction)
         if (
             isinstance(frame, TavusUtteranceFrame)
-            and frame.spoken
+            and not frame.spoken
             and frame.role == ev.ROLE_PAL
             and self._params.mode == "full"
             and frame.text
         ):
-            # The replica's words as a TTS would report them: the assistant aggregator
-            # records them and RTVI shows them as the bot's output.
+            # The replica's reply as a TTS reports its text: ahead of the speech, so it
+            # travels with the replica's audio through the output transport; the assistant
+            # aggregator records it and RTVI shows it as the bot's output.
             await self.push_frame(TTSTextFrame(frame.text, text_type=TextType.SENTENCE))
 
     async def replica_barge_in(self) -> None:
