@@ -13,8 +13,9 @@ that room too, never a room the runner made for the session. A session therefore
 
 Either way the bot ends the conversation when it finishes, because Tavus bills from creation
 until the end. A session started with its own Daily room (``createDailyRoom``, Pipecat Cloud's
-``use_daily``) or on another transport is refused with a message saying how to start it: a bot on its own
-transport puts the replica there with ``TavusReplicaRelay`` instead (``relay_webrtc.py``).
+``use_daily``) or on another transport is refused with a message saying how to start it: a bot
+on its own transport puts the replica there with ``TavusReplicaRelay`` instead
+(``relay_webrtc.py``).
 
 :func:`run_with_pipecat_runner` starts Pipecat's runner (``-t daily`` and its other flags) with
 one extra route, ``GET /tavus``: it creates a conversation, starts a bot session in it and

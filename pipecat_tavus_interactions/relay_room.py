@@ -323,4 +323,7 @@ class DailyReplicaRoom:
 
 
 async def _ignore(name: str, *args: Any, **kwargs: Any) -> None:
-    logger.trace(f"DailyReplicaRoom: {name}")
+    if name == "on_error":
+        logger.error(f"DailyReplicaRoom: Daily reported an error: {args[0] if args else ''}")
+    else:
+        logger.trace(f"DailyReplicaRoom: {name}")
