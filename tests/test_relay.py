@@ -292,3 +292,46 @@ def test_relay_configuration_mistakes_say_what_to_change():
         TavusReplicaRelay(room=SimulatedRoom(sim), video_framerate=0)
     with pytest.raises(ConfigurationError, match="conversation="):
         DailyReplicaRoom()
+
+
+async def test_echo_text_through_the_relay_is_spoken_cut_and_restarted():
+    from pipecat.frames.frames import (
+        LLMFullResponseEndFrame,
+        LLMFullResponseStartFrame,
+        LLMTextFrame,
+    )
+
+    from pipecat_tavus_interactions import TavusUtteranceFrame
+
+    sim = TavusSimulator(pipeline_mode="echo", speed=20.0, words_per_second=4.0)
+    bot = Bot(sim, "echo_text", max_framerate=2)
+    marks: dict[str, Any] = {}
+
+    def echoes() -> list[dict]:
+        return [m for m, _ in bot.room.sent_messages if m["event_type"] == "conversation.echo"]
+
+    async def script(bot: Bot):
+        long = "This answer is long. It goes on and on. And on a while more."
+        await bot.worker.queue_frame(LLMFullResponseStartFrame())
+        await bot.worker.queue_frame(LLMTextFrame(long + " Then"))
+        await until(lambda: bot.sink.of(BotStartedSpeakingFrame))
+        marks["sent"] = len(bot.room.sent_messages)
+        await bot.worker.queue_frame(InterruptionFrame())
+        await until(lambda: bot.sink.of(BotStoppedSpeakingFrame))
+        # Late text of the cut response is not echoed; the next response is.
+        await bot.worker.queue_frame(LLMTextFrame(" more text."))
+        await bot.worker.queue_frame(LLMFullResponseEndFrame())
+        await bot.worker.queue_frame(LLMFullResponseStartFrame())
+        await bot.worker.queue_frame(LLMTextFrame("A new answer."))
+        await bot.worker.queue_frame(LLMFullResponseEndFrame())
+        await until(lambda: len(bot.sink.of(BotStoppedSpeakingFrame)) == 2)
+
+    await bot.run(script)
+    after = [m["event_type"] for m, _ in bot.room.sent_messages[marks["sent"] :]]
+    assert after[0] == "conversation.interrupt"
+    first_id = echoes()[0]["properties"]["inference_id"]
+    late = [m for m in echoes() if m["properties"]["inference_id"] == first_id]
+    assert all("more text" not in m["properties"].get("text", "") for m in late)
+    spoken = [f for f in bot.sink.of(TavusUtteranceFrame) if f.spoken]
+    assert spoken[0].interrupted and spoken[-1].text == "A new answer."
+    assert not spoken[-1].interrupted
