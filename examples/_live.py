@@ -15,8 +15,9 @@ Either way the bot ends the conversation when it finishes, because Tavus bills f
 until the end: also when the room cannot be joined or the replica never comes (the live session
 ends the pipeline at once, or after its replica join timeout, and logs why), and on Ctrl-C.
 A session started with its own Daily room (``createDailyRoom``, Pipecat Cloud's
-``use_daily``) or on another transport is refused with a message saying how to start it: putting
-the replica into the bot's own transport needs a relay that this package does not have yet.
+``use_daily``) or on another transport is refused with a message saying how to start it: a bot
+on its own transport puts the replica there with ``TavusReplicaRelay`` instead
+(``relay_webrtc.py``).
 
 :func:`run_with_pipecat_runner` starts Pipecat's runner (``-t daily`` and its other flags) with
 one extra route, ``GET /tavus``: it creates a conversation, starts a bot session in it and

@@ -45,6 +45,8 @@ LAYERS: dict[str, int] = {
     "api_scope": EDGE,
     "simulator": EDGE,
     "live": EDGE,
+    "relay": EDGE,
+    "relay_room": EDGE,
     # the curated public API re-exports from every layer
     "__init__": ROOT,
 }

@@ -267,6 +267,19 @@ class TavusInteractions(BaseObject):
         transport.add_event_handler("on_participant_joined", joined)
         transport.add_event_handler("on_participant_left", left)
 
+    def drive_with(self, inbound: Any, outbound: Any) -> None:
+        """Carry out the core's effects through other processors than ``input()``/``output()``.
+
+        The relay (:class:`~pipecat_tavus_interactions.TavusReplicaRelay`) calls this: the
+        frames of inbound effects are then pushed from ``inbound`` and the messages go out
+        through ``outbound.transmit``.
+
+        Args:
+            inbound: Has ``push_frame``, ``broadcast_interruption``, ``create_task``.
+            outbound: Has ``transmit`` and ``report_failure``.
+        """
+        self._effects.attach(inbound, outbound, self.tools)
+
     # --- sending and tools ----------------------------------------------------------------
 
     async def send(self, interaction: ix.Interaction) -> None:
