@@ -46,8 +46,19 @@ class TavusInteractionsParams(BaseModel):
             ``"none"`` pushes neither. Only in ``full`` mode by default; set
             ``user_turn_frames_in_echo`` to push them in echo modes too.
         user_turn_frames_in_echo: Also push user turn frames in echo modes.
+        emit_vad_frames: Push ``VADUserStarted/StoppedSpeakingFrame`` when Tavus reports
+            the user started or stopped speaking, where Tavus listens to the user (``full``
+            mode, or an echo mode with ``user_turn_frames_in_echo``), so Pipecat's
+            ``UserBotLatencyObserver`` and RTVI's VAD messages work. Turn it off when a
+            user aggregator downstream uses Pipecat's VAD turn start strategy and should not
+            start turns (and interrupt) on them.
         emit_bot_speaking: Push ``BotStarted/StoppedSpeakingFrame`` and periodic
             ``BotSpeakingFrame`` from the replica's speaking state.
+        emit_bot_output: In ``full`` mode, push what the replica really said as a
+            ``TTSTextFrame`` (for transcripts, the assistant context and RTVI's
+            ``bot-output``).
+        rtvi_server_messages: Push an ``RTVIServerMessageFrame`` for perception analysis,
+            objective and guardrail events (RTVI clients get a ``server-message``).
         bot_speaking_interval_s: Period of ``BotSpeakingFrame`` while the replica speaks.
         interrupt_pipeline_on_barge_in: When Tavus reports the user cut the replica off,
             broadcast an ``InterruptionFrame`` in the pipeline (no interrupt is sent back).
@@ -96,7 +107,10 @@ class TavusInteractionsParams(BaseModel):
     emit_transcriptions: bool = True
     user_turn_frames: Literal["speaking", "proposed", "none"] = "speaking"
     user_turn_frames_in_echo: bool = False
+    emit_vad_frames: bool = True
     emit_bot_speaking: bool = True
+    emit_bot_output: bool = True
+    rtvi_server_messages: bool = True
     bot_speaking_interval_s: float = Field(default=0.2, gt=0)
     interrupt_pipeline_on_barge_in: bool = True
     end_on_shutdown: bool = True
