@@ -47,7 +47,7 @@ from .params import Mode, TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
 from .pipeline.rtvi import TavusRTVIProcessor
 
-__all__ = ["LiveSession", "connect", "daily_params_for"]
+__all__ = ["LiveSession", "TavusRTVIProcessor", "connect", "daily_params_for"]
 
 #: Seconds :meth:`LiveSession.pipeline_worker` waits for the replica before ending the bot.
 DEFAULT_REPLICA_JOIN_TIMEOUT_S = 120.0
