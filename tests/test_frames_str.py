@@ -60,7 +60,8 @@ def event(name: str, **properties):
 
 def frames() -> list[tuple[Frame, list[str]]]:
     """Each frame class, with the strings its str() must show."""
-    tool = event("tool_call_string_args.json", arguments=json.dumps({"q": HUGE}))
+    # Long, but under what parse_message accepts from the wire.
+    tool = event("tool_call_string_args.json", arguments=json.dumps({"q": "x" * 20_000}))
     turn = TurnRecord(
         turn_idx=4,
         user_text="What is the price of tea?",
