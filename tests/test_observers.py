@@ -13,8 +13,10 @@ import asyncio
 from typing import Any
 
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     Frame,
     MetricsFrame,
+    TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
@@ -25,6 +27,9 @@ from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
+from pipecat.tests.utils import run_test
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
@@ -171,3 +176,107 @@ async def test_vad_frames_can_be_switched_off():
         d for f in frames if isinstance(f, MetricsFrame) for d in f.data if d.model == METRICS_MODEL
     ]
     assert [type(d) for d in ttfb] == [TTFBMetricsData]  # metrics do not depend on VAD frames
+
+
+# --- per mode, with run_test and wire messages --------------------------------------------
+
+CID = "c-obs"
+REPLICA = "replica-1"
+
+
+def wire(seq: int, event_type: str, **props: Any) -> DailyInputTransportMessageFrame:
+    message: dict[str, Any] = {
+        "message_type": "conversation",
+        "event_type": event_type,
+        "conversation_id": CID,
+        "seq": seq,
+        "turn_idx": 1,
+        "timestamp": 1746000000.0 + seq,
+    }
+    if props:
+        message["properties"] = props
+    return DailyInputTransportMessageFrame(message=message, participant_id=REPLICA)
+
+
+def one_turn() -> list[DailyInputTransportMessageFrame]:
+    """The user speaks for 1 s, the replica answers 0.5 s later (Tavus's timestamps: 1 s each)."""
+    return [
+        wire(1, "conversation.user.started_speaking"),
+        wire(2, "conversation.user.stopped_speaking"),
+        wire(3, "conversation.utterance", role="user", speech="Hi"),
+        wire(4, "conversation.replica.started_speaking"),
+        wire(5, "conversation.replica.started_speaking"),  # repeated: no second TTFB
+        wire(6, "conversation.objective.completed", objective_name="greet"),
+        wire(7, "conversation.replica.stopped_speaking"),
+    ]
+
+
+async def pushed(mode: str, **params: Any) -> list[Frame]:
+    tavus = TavusInteractions(
+        params=TavusInteractionsParams(
+            mode=mode,
+            conversation_id=CID,
+            replica_participant_id=REPLICA,
+            heartbeat_timeout_s=None,
+            **params,
+        )
+    )
+    down, _ = await run_test(
+        tavus.input(),
+        frames_to_send=one_turn(),
+        pipeline_params=PipelineParams(enable_metrics=True),
+    )
+    return down
+
+
+def names(frames: list[Frame]) -> list[str]:
+    keep = (
+        VADUserStartedSpeakingFrame
+        | VADUserStoppedSpeakingFrame
+        | MetricsFrame
+        | BotStartedSpeakingFrame
+        | TTSTextFrame
+        | RTVIServerMessageFrame
+    )
+    return [
+        type(f).__name__
+        for f in frames
+        if isinstance(f, keep)
+        # The worker's own empty MetricsFrame at start is not ours.
+        and not (isinstance(f, MetricsFrame) and not f.data)
+    ]
+
+
+async def test_full_mode_pushes_vad_frames_and_one_ttfb_per_turn():
+    frames = await pushed("full")
+    assert names(frames) == [
+        "VADUserStartedSpeakingFrame",
+        "VADUserStoppedSpeakingFrame",
+        "MetricsFrame",
+        "BotStartedSpeakingFrame",
+        "RTVIServerMessageFrame",
+    ]
+    (metrics,) = [f for f in frames if isinstance(f, MetricsFrame) and f.data]
+    assert [(d.model, d.value) for d in metrics.data] == [(METRICS_MODEL, 2.0)]
+    assert metrics.data[0].processor.endswith("::input")  # tavus.input()'s name
+    (server,) = [f for f in frames if isinstance(f, RTVIServerMessageFrame)]
+    assert server.data["event_type"] == "conversation.objective.completed"
+    assert server.data["event"]["properties"] == {"objective_name": "greet"}
+
+
+async def test_echo_modes_leave_the_vad_frames_to_pipecats_own_vad():
+    for mode in ("echo_text", "echo_audio"):
+        assert names(await pushed(mode)) == [
+            "MetricsFrame",
+            "BotStartedSpeakingFrame",
+            "RTVIServerMessageFrame",
+        ], mode
+    # Unless Tavus's user turn frames are asked for in an echo mode too.
+    assert names(await pushed("echo_text", user_turn_frames_in_echo=True))[:2] == [
+        "VADUserStartedSpeakingFrame",
+        "VADUserStoppedSpeakingFrame",
+    ]
+
+
+async def test_server_messages_can_be_switched_off():
+    assert "RTVIServerMessageFrame" not in names(await pushed("full", rtvi_server_messages=False))
