@@ -50,8 +50,9 @@ from .api import Conversation
 from .exceptions import ConfigurationError, ConfigurationTypeError, ReplicaNotReadyError
 from .params import Mode, TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
+from .pipeline.rtvi import TavusRTVIProcessor
 
-__all__ = ["LiveSession", "connect", "daily_params_for"]
+__all__ = ["LiveSession", "TavusRTVIProcessor", "connect", "daily_params_for"]
 
 #: Seconds :meth:`LiveSession.pipeline_worker` waits for the replica before ending the bot,
 #: counted from the pipeline's start, which Pipecat holds until the bot's own join finished.
@@ -256,9 +257,10 @@ class LiveSession:
     def worker_kwargs(self) -> dict[str, Any]:
         """Return the ``PipelineWorker`` keyword arguments a bot in a Tavus room needs.
 
-        - ``enable_rtvi=False``: RTVI would consume the upstream copy of every Tavus app
-          message (one warning each) and broadcast its own ``rtvi-ai`` messages into the
-          Tavus room, where no RTVI client listens.
+        - ``rtvi_processor=TavusRTVIProcessor()``: RTVI stays on, as Pipecat's default, so an
+          RTVI client in the conversation's room (the Pipecat client SDKs on Daily) gets the
+          replica's transcripts, speaking state, tool calls and other events; this processor
+          leaves the Tavus app messages to ``tavus.input()`` without logging each one.
         - ``idle_timeout_secs=None`` and ``cancel_on_idle_timeout=False``: Pipecat's idle
           timer resets only on speech and transcription frames. A ``full`` mode bot writes
           no audio, and the input pushes those frames only while someone speaks, so a quiet
@@ -270,7 +272,11 @@ class LiveSession:
         Returns:
             The keyword arguments.
         """
-        return {"enable_rtvi": False, "idle_timeout_secs": None, "cancel_on_idle_timeout": False}
+        return {
+            "rtvi_processor": TavusRTVIProcessor(),
+            "idle_timeout_secs": None,
+            "cancel_on_idle_timeout": False,
+        }
 
     def pipeline_worker(
         self,
