@@ -72,6 +72,9 @@ class TavusInteractionsOutput(FrameProcessor):
     ``transport.output()``. The module docstring lists the frames it translates.
     """
 
+    #: Messages leave as transport frames pushed downstream (a relay sends them itself).
+    PUSHES_TO_TRANSPORT = True
+
     def __init__(self, *, tavus: Driver, name: str | None = None):
         """Create the processor (use ``tavus.output()`` instead of calling this).
 
@@ -166,7 +169,7 @@ class TavusInteractionsOutput(FrameProcessor):
         if started is None or self._clock() - started < _PLACEMENT_GRACE_S:
             return
         self._placement_checked = True
-        if not self._transport_ready:
+        if not self._transport_ready and self.PUSHES_TO_TRANSPORT:
             self._conn.stats["pushed_without_output_transport"] += 1
             logger.error(
                 f"{self}: no output transport after tavus.output() reported ready, so "
