@@ -16,6 +16,8 @@ The public API, by what you do with it:
   :mod:`pipecat_tavus_interactions.api`.
 """
 
+from typing import TYPE_CHECKING
+
 from . import events, interactions
 from .core.records import SpeakingSpan, ToolCallRecord, TurnRecord
 from .exceptions import (
@@ -48,16 +50,41 @@ from .pipeline.frames import (
     TavusTurnFrame,
     TavusUtteranceFrame,
 )
-from .pipeline.tool_runner import TavusFunctionCallParams
 from .protocol import build_message, parse_message
 
+if TYPE_CHECKING:
+    from .pipeline.tool_params import TavusFunctionCallParams
+    from .tuning import tune_gc
+
 __version__ = "0.1.0"
+
+#: Public names imported on first use: ``TavusFunctionCallParams`` derives from Pipecat's
+#: ``FunctionCallParams``, whose module pulls in the LLM service stack (aiohttp, adapters),
+#: which a bot without tools never needs.
+_LAZY = {
+    "TavusFunctionCallParams": ".pipeline.tool_params",
+    "tune_gc": ".tuning",
+}
+
+
+def __getattr__(name: str):
+    """Import the lazily exported names on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # facade and configuration
     "TavusInteractions",
     "TavusInteractionsParams",
     "TavusFunctionCallParams",
+    "tune_gc",
     # wire models and codec
     "events",
     "interactions",
