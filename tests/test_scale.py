@@ -1,14 +1,133 @@
-"""What a bot process at scale relies on: light imports and the GC helper."""
+"""What a bot process at scale relies on.
+
+Daily's upstream copy of a Tavus message is never made, imports stay light, the GC helper
+does what it says, and ``BotSpeakingFrame`` at its period keeps Pipecat's idle timeout quiet.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
 
 import pytest
+from pipecat.frames.frames import EndFrame, Frame, TextFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
+from pipecat.workers.runner import WorkerRunner
 
-from pipecat_tavus_interactions import ConfigurationError, tune_gc
+from pipecat_tavus_interactions import (
+    ConfigurationError,
+    TavusInteractions,
+    TavusInteractionsParams,
+    TavusUtteranceFrame,
+    tune_gc,
+)
+from pipecat_tavus_interactions.simulator import (
+    ScriptedPersona,
+    ScriptedUser,
+    SimulatedTransport,
+    TavusSimulator,
+)
+
+DOWN, UP = FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM
+
+
+class Recorder(FrameProcessor):
+    """Records every frame with its direction and passes it on."""
+
+    def __init__(self):
+        super().__init__(enable_direct_mode=True)
+        self.frames: list[tuple[Frame, FrameDirection]] = []
+        self.changed = asyncio.Event()
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        self.frames.append((frame, direction))
+        self.changed.set()
+        await self.push_frame(frame, direction)
+
+    def of(self, cls, direction):
+        return [f for f, d in self.frames if isinstance(f, cls) and d == direction]
+
+    async def wait_until(self, condition):
+        while not condition():
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 10)
+
+
+async def test_tavus_messages_go_downstream_only_other_app_messages_both_ways():
+    sim = TavusSimulator(
+        persona=ScriptedPersona(default_reply="Nice to meet you."),
+        speed=200,
+        heartbeat_interval_s=None,
+    )
+    transport = SimulatedTransport(sim)
+    tavus = TavusInteractions(params=TavusInteractionsParams(conversation_id=sim.conversation_id))
+    tavus.attach_transport(transport)
+    up, down = Recorder(), Recorder()
+    source = transport.input()
+    worker = PipelineWorker(
+        Pipeline([up, source, tavus.input(), down, tavus.output(), transport.output()]),
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        await sim.wait_started()
+        await sim.run_script(ScriptedUser(lines=["Hello there"]))
+        await sim.wait_idle()
+        await down.wait_until(lambda: down.of(TavusUtteranceFrame, DOWN))
+        chat = {"type": "chat", "text": "hi from the browser"}
+        await source.push_app_message(chat, transport.user_participant_id)
+        await down.wait_until(lambda: down.of(DailyInputTransportMessageFrame, DOWN))
+        assert tavus.input().consumes_upstream_copies
+    finally:
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(task, 10)
+
+    assert len(sim.emitted) > 5
+    # The conversation was understood from the downstream copies alone ...
+    spoken = [
+        m["properties"]["speech"]
+        for m in sim.emitted
+        if m["event_type"] == "conversation.utterance"
+    ]
+    assert "Hello there" in spoken
+    assert [f.text for f in down.of(TavusUtteranceFrame, DOWN)] == spoken
+    # ... no upstream copy of a Tavus message was made, and the browser's message still
+    # went both ways, as the transport broadcasts it.
+    [upstream] = up.of(DailyInputTransportMessageFrame, UP)
+    [downstream] = down.of(DailyInputTransportMessageFrame, DOWN)
+    assert upstream.message == downstream.message == chat
+    assert upstream.broadcast_sibling_id == downstream.id
+    # The transport is left as it was found.
+    assert "broadcast_frame" not in vars(source)
+    assert not tavus.input().consumes_upstream_copies
+
+
+async def test_without_a_transport_before_it_the_input_wraps_nothing():
+    tavus = TavusInteractions(params=TavusInteractionsParams(conversation_id="c1"))
+    first = Recorder()
+    worker = PipelineWorker(
+        Pipeline([first, tavus.input(), tavus.output()]), enable_rtvi=False, idle_timeout_secs=None
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        await worker.queue_frame(TextFrame("x"))
+        await first.wait_until(lambda: first.of(TextFrame, DOWN))
+        assert not tavus.input().consumes_upstream_copies
+        assert "broadcast_frame" not in vars(first)
+    finally:
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(task, 10)
 
 
 def _modules_after_import(statement: str) -> set[str]:
