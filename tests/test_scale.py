@@ -12,7 +12,12 @@ import subprocess
 import sys
 
 import pytest
-from pipecat.frames.frames import EndFrame, Frame, TextFrame
+from pipecat.frames.frames import (
+    BotSpeakingFrame,
+    EndFrame,
+    Frame,
+    TextFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -199,3 +204,104 @@ def test_tune_gc_rejects_a_threshold_that_is_not_a_positive_int(restore_gc, bad)
     with pytest.raises(ConfigurationError, match="gen0_threshold"):
         tune_gc(gen0_threshold=bad)
     assert gc.get_threshold() == before
+
+
+REPLICA = "11111111-1111-4111-8111-111111111111"
+
+
+def _wire(seq: int, event_type: str, **properties) -> DailyInputTransportMessageFrame:
+    message = {
+        "message_type": "conversation",
+        "event_type": event_type,
+        "conversation_id": "c1",
+        "seq": seq,
+        "turn_idx": 1,
+        "inference_id": "i1",
+    }
+    if properties:
+        message["properties"] = properties
+    return DailyInputTransportMessageFrame(message=message, participant_id=REPLICA)
+
+
+async def _until(condition) -> None:
+    for _ in range(1000):  # 10 s at most
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in 10 s")
+
+
+async def _idle_timeouts_while_the_replica_speaks(
+    speaking_s: float, idle_timeout_s: float, **params
+) -> tuple[int, int]:
+    """Run a worker with an idle timeout while the replica speaks for ``speaking_s``.
+
+    Returns how often ``on_idle_timeout`` fired and how many ``BotSpeakingFrame`` came out.
+    """
+    tavus = TavusInteractions(
+        params=TavusInteractionsParams(
+            conversation_id="c1",
+            replica_participant_id=REPLICA,
+            heartbeat_timeout_s=None,
+            **params,
+        )
+    )
+    seen = Recorder()
+    worker = PipelineWorker(
+        Pipeline([tavus.input(), seen, tavus.output()]),
+        enable_rtvi=False,
+        idle_timeout_secs=idle_timeout_s,
+        cancel_on_idle_timeout=False,
+    )
+    fired = []
+
+    @worker.event_handler("on_idle_timeout")
+    async def on_idle_timeout(_worker):
+        fired.append(asyncio.get_running_loop().time())
+
+    started = asyncio.Event()
+
+    @worker.event_handler("on_pipeline_started")
+    async def on_started(_worker, _frame):
+        started.set()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        await worker.queue_frame(_wire(1, "conversation.replica.started_speaking"))
+        await _until(lambda: tavus.replica_speaking)
+        # The replica talks for speaking_s: no message arrives meanwhile (Tavus sends none).
+        await asyncio.sleep(speaking_s)
+        await worker.queue_frame(
+            _wire(2, "conversation.replica.stopped_speaking", duration=speaking_s)
+        )
+        await _until(lambda: not tavus.replica_speaking)
+    finally:
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(task, 10)
+    return len(fired), len(seen.of(BotSpeakingFrame, DOWN))
+
+
+async def test_bot_speaking_frames_keep_the_idle_timeout_quiet_while_the_replica_speaks():
+    fired, ticks = await _idle_timeouts_while_the_replica_speaks(
+        3.5, idle_timeout_s=1.5, bot_speaking_interval_s=0.25
+    )
+    assert fired == 0
+    assert ticks >= 6  # 14 at the period on an idle machine; a stalled loop skips, not piles
+
+
+async def test_without_bot_speaking_frames_the_idle_timeout_fires_while_the_replica_speaks():
+    # The control: the same speech with no BotSpeakingFrame looks idle to Pipecat.
+    fired, ticks = await _idle_timeouts_while_the_replica_speaks(
+        3.5, idle_timeout_s=1.5, emit_bot_speaking=False
+    )
+    assert fired >= 1
+    assert ticks == 0
+
+
+def test_the_default_period_is_well_inside_pipecats_shortest_timeouts():
+    # PipelineWorker's idle timeout is 300 s by default; the shortest Pipecat timeout that
+    # BotSpeakingFrame refreshes is the wake-phrase strategy's (10 s by default).
+    assert TavusInteractionsParams().bot_speaking_interval_s == 1.0
