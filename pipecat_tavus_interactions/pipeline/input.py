@@ -62,6 +62,7 @@ class TavusInteractionsInput(FrameProcessor):
         self._clock = tavus.clock
         self._run = tavus.run
         self._transport: BaseInputTransport | None = None
+        self._one_way: Any = None
 
     @property
     def orderer(self) -> EventOrderer:
@@ -78,7 +79,8 @@ class TavusInteractionsInput(FrameProcessor):
         await super().setup(setup)
         transport = self.previous
         if isinstance(transport, BaseInputTransport) and "broadcast_frame" not in vars(transport):
-            transport.broadcast_frame = self._one_way_broadcast(transport)  # type: ignore[method-assign]
+            self._one_way = self._one_way_broadcast(transport)
+            transport.broadcast_frame = self._one_way  # type: ignore[method-assign]
             self._transport = transport
 
     def _one_way_broadcast(self, transport: BaseInputTransport) -> Any:
@@ -127,7 +129,7 @@ class TavusInteractionsInput(FrameProcessor):
     async def cleanup(self):
         """Stop the core's timers and the tool handlers; wait for event handler tasks."""
         transport, self._transport = self._transport, None
-        if transport is not None:
+        if transport is not None and vars(transport).get("broadcast_frame") is self._one_way:
             del transport.broadcast_frame  # the class's method again
         await self._tavus.cleanup()
         await super().cleanup()
