@@ -32,10 +32,10 @@ from pipecat.frames.frames import (
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.base_input import BaseInputTransport
 
 if TYPE_CHECKING:
     from pipecat.processors.frame_processor import FrameProcessorSetup
+    from pipecat.transports.base_input import BaseInputTransport
 
     from ..core.ordering import EventOrderer
     from .driver import Driver
@@ -77,6 +77,10 @@ class TavusInteractionsInput(FrameProcessor):
     async def setup(self, setup: FrameProcessorSetup):
         """Set up, then make the input transport before this one send Tavus messages one way."""
         await super().setup(setup)
+        # Imported here: the transport base module (and what it imports) is loaded by the
+        # time a pipeline runs, but not needed to import the package.
+        from pipecat.transports.base_input import BaseInputTransport
+
         transport = self.previous
         if isinstance(transport, BaseInputTransport) and "broadcast_frame" not in vars(transport):
             self._one_way = self._one_way_broadcast(transport)
