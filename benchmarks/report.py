@@ -47,7 +47,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
         )
     pl = r["pipeline"]
     rows.append(
-        "| inbound in a pipeline, per message: `tavus.input()` + `tavus.output()` in a real "
+        "| inbound in a pipeline, CPU per message: `tavus.input()` + `tavus.output()` in a real "
         f"pipeline, messages queued at once | {_f(pl['ours_us'])} us | a same-position "
         f"processor that only consumes Tavus messages {_f(pl['consumer_us'])} us | "
         f"{_f(pl['ratio'])}x | <= 1.2x | {_ok(pl['ratio'] <= 1.2)} |"
@@ -291,8 +291,9 @@ def render(r: dict[str, Any], command: str) -> str:
         "",
         "## Inbound in a pipeline",
         "",
-        f"{pl['events']} messages, median of {pl['repeats']}: ours {_f(pl['ours_us'])} us per "
-        f"message; consume-only processor in the same position {_f(pl['consumer_us'])} us "
+        f"{pl['events']} messages, median of {pl['repeats']}, CPU time: ours "
+        f"{_f(pl['ours_us'])} us per message; consume-only processor in the same position "
+        f"{_f(pl['consumer_us'])} us "
         f"(ratio {_f(pl['ratio'])}x, the target's baseline). Extra line, not a baseline for "
         f"the target: two pass-throughs forwarding every message {_f(pl['passthrough_us'])} us "
         f"(ours {_f(pl['ratio_passthrough'])}x); forwarding costs more than consuming, which "
