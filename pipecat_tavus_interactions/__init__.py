@@ -14,6 +14,8 @@ The public API, by what you do with it:
   :mod:`pipecat_tavus_interactions.protocol`.
 - Run offline: :mod:`pipecat_tavus_interactions.simulator`; live:
   :mod:`pipecat_tavus_interactions.api`.
+- Put the replica in the bot's own transport: :class:`TavusReplicaRelay` (imported on
+  first use, so the Daily client is not loaded by ``import pipecat_tavus_interactions``).
 """
 
 from typing import TYPE_CHECKING
@@ -54,15 +56,18 @@ from .protocol import build_message, parse_message
 
 if TYPE_CHECKING:
     from .pipeline.tool_params import TavusFunctionCallParams
+    from .relay import TavusReplicaRelay
     from .tuning import tune_gc
 
 __version__ = "0.1.0"
 
 #: Public names imported on first use: ``TavusFunctionCallParams`` derives from Pipecat's
 #: ``FunctionCallParams``, whose module pulls in the LLM service stack (aiohttp, adapters),
-#: which a bot without tools never needs.
+#: which a bot without tools never needs; ``TavusReplicaRelay`` brings the relay's modules
+#: (the Daily client).
 _LAZY = {
     "TavusFunctionCallParams": ".pipeline.tool_params",
+    "TavusReplicaRelay": ".relay",
     "tune_gc": ".tuning",
 }
 
@@ -84,6 +89,7 @@ __all__ = [
     "TavusInteractions",
     "TavusInteractionsParams",
     "TavusFunctionCallParams",
+    "TavusReplicaRelay",
     "tune_gc",
     # wire models and codec
     "events",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .exceptions import ConfigurationError
 from .protocol import DEFAULT_MAX_MESSAGE_BYTES
 
 Mode = Literal["full", "echo_text", "echo_audio"]
@@ -122,6 +123,18 @@ class TavusInteractionsParams(BaseModel):
     tool_errors_verbatim: bool = False
     max_concurrent_tools: int = Field(default=64, ge=1)
     tool_respond_text: str = "The {name} lookup finished; please tell me what it found."
+
+    @field_validator("conversation_id")
+    @classmethod
+    def _conversation_id_not_empty(cls, value: str | None) -> str | None:
+        # An empty id would be sent on every message and refused by Tavus; reject it here,
+        # as set_conversation_id("") does.
+        if value is not None and not value:
+            raise ConfigurationError(
+                "conversation_id must be a non-empty string: pass the id create-conversation "
+                "returned, or leave it unset and call set_conversation_id() later"
+            )
+        return value
 
 
 __all__ = ["Mode", "TavusInteractionsParams", "ToolResultDelivery"]
