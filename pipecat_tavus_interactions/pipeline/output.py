@@ -49,7 +49,6 @@ from pipecat.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
-from pipecat.processors.aggregators.llm_context import standard_message_text
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .. import interactions as ix
@@ -310,6 +309,9 @@ class TavusInteractionsOutput(FrameProcessor):
         Returns:
             One ``"role: text"`` line per message that has text; non-text parts are skipped.
         """
+        # Imported here: the module pulls in PIL, which only context mirroring needs.
+        from pipecat.processors.aggregators.llm_context import standard_message_text
+
         lines = []
         for message in messages:
             text = standard_message_text(message).strip()
