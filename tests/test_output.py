@@ -261,18 +261,11 @@ ANSWER += [" I", " hope", " it", " is", " going", " well", "."]
 
 
 class StreamingLLM(FrameProcessor):
-    """An LLM stand-in: on ``LLMRunFrame`` it streams ``tokens`` one frame at a time.
+    """An LLM stand-in: on ``LLMRunFrame`` it streams ``tokens`` one frame at a time."""
 
-    After token ``wait_after`` it waits until ``gate`` is set before pushing the next one,
-    so a test can prove that something happened between two tokens.
-    """
-
-    def __init__(self, tokens: list[str], *, gate: asyncio.Event | None = None, wait_after=-1):
+    def __init__(self, tokens: list[str]):
         super().__init__()
         self._tokens = tokens
-        self._gate = gate
-        self._wait_after = wait_after
-        self.gate_timed_out = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -280,34 +273,20 @@ class StreamingLLM(FrameProcessor):
             await self.push_frame(frame, direction)
             return
         await self.push_frame(LLMFullResponseStartFrame())
-        for k, token in enumerate(self._tokens):
+        for token in self._tokens:
             await self.push_frame(LLMTextFrame(token))
-            if k == self._wait_after and self._gate is not None:
-                try:
-                    await asyncio.wait_for(self._gate.wait(), 2.0)
-                except TimeoutError:
-                    self.gate_timed_out = True
         await self.push_frame(LLMFullResponseEndFrame())
 
 
-async def test_echo_text_streams_sentences_first_leaves_before_next_token():
+async def test_echo_text_streams_sentences_each_leaves_with_the_next_token():
     tavus = make_tavus(mode="echo_text")
-    gate = asyncio.Event()
-    llm = StreamingLLM(ANSWER, gate=gate, wait_after=2)  # pause after "." of sentence 1
-    h = Harness(tavus, before=[llm])
-
-    # Open the gate as soon as the first echo reaches the transport end of the pipeline.
-    async def on_sent(_tavus, message):
-        gate.set()
-
-    tavus.add_event_handler("on_interaction_sent", on_sent)
+    h = Harness(tavus, before=[StreamingLLM(ANSWER)])
     async with h:
         await h.send(LLMRunFrame())
         await h.down.wait_for(
             lambda: any(isinstance(f, LLMFullResponseEndFrame) for f in h.down.frames)
         )
 
-    assert not llm.gate_timed_out, "the first sentence waited for the next token"
     echoes = h.echoes()
     assert text_of(echoes) == [
         ("Hello there.", False),
@@ -317,8 +296,8 @@ async def test_echo_text_streams_sentences_first_leaves_before_next_token():
     iids = {m["properties"]["inference_id"] for m in echoes}
     assert len(iids) == 1 and is_uuid(iids.pop())
     assert_wire(h.messages())
-    # Text frames are forwarded unchanged and in order; the first echo sits before the
-    # second sentence's first token in the downstream order.
+    # Text frames are forwarded unchanged and in order; the first echo leaves with the
+    # second sentence's first token, before that token is forwarded.
     order = [
         f for f in h.down.frames if isinstance(f, LLMTextFrame | OutputTransportMessageUrgentFrame)
     ]
@@ -328,7 +307,7 @@ async def test_echo_text_streams_sentences_first_leaves_before_next_token():
         i for i, f in enumerate(order) if isinstance(f, OutputTransportMessageUrgentFrame)
     )
     how = next(i for i, f in enumerate(order) if isinstance(f, LLMTextFrame) and f.text == " How")
-    assert first_echo < how
+    assert first_echo == how - 1
     assert tavus.stats["conversation.echo"] == 3
 
 
@@ -351,7 +330,7 @@ async def test_echo_text_does_not_split_decimals_or_abbreviations():
     ]
 
 
-async def test_echo_text_single_sentence_is_closed_with_done():
+async def test_echo_text_single_sentence_is_one_message_with_text_and_done():
     tavus = make_tavus(mode="echo_text")
     down, _ = await run_test(
         tavus.output(),
@@ -363,10 +342,9 @@ async def test_echo_text_single_sentence_is_closed_with_done():
         ],
     )
     echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
-    # The sentence left as soon as it ended; the utterance is then closed explicitly.
-    assert text_of(echoes) == [("Hi there.", False), ("", True)]
-    assert echoes[0]["properties"]["inference_id"] == echoes[1]["properties"]["inference_id"]
-    assert tavus.stats["echo_empty_close"] == 1
+    # Never an empty text echo: the sentence waits for the end and carries done=true.
+    assert text_of(echoes) == [("Hi there.", True)]
+    assert tavus.stats["conversation.echo"] == 1
 
 
 async def test_echo_text_unterminated_tail_goes_with_done():
@@ -424,7 +402,7 @@ async def test_echo_text_skips_skip_tts_text_but_forwards_it():
         ],
     )
     echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
-    assert [t for t, _ in text_of(echoes)] == ["Spoken.", ""]
+    assert text_of(echoes) == [("Spoken.", True)]
     assert hidden in down
 
 
@@ -712,15 +690,14 @@ async def test_interrupt_while_text_echo_in_flight_then_new_response_gets_new_id
         await h.send(
             LLMFullResponseStartFrame(), LLMTextFrame("New answer."), LLMFullResponseEndFrame()
         )
-        await h.wait_messages(4)
+        await h.wait_messages(3)
     messages = h.messages()
     assert [m["event_type"] for m in messages] == [
         "conversation.echo",
         "conversation.interrupt",
         "conversation.echo",
-        "conversation.echo",
     ]
-    assert text_of([messages[2], messages[3]]) == [("New answer.", False), ("", True)]
+    assert text_of([messages[2]]) == [("New answer.", True)]
     assert messages[0]["properties"]["inference_id"] != messages[2]["properties"]["inference_id"]
 
 

@@ -286,8 +286,6 @@ class Sender:
         """Send echo text pieces ``(text, inference_id, done)`` from :class:`EchoText`."""
         out: list = []
         for text, iid, done in pieces:
-            if done and not text:
-                self.stats["echo_empty_close"] += 1
             out += self.send_reported(ix.Echo(text=text, inference_id=iid, done=done), now)
         return out
 
