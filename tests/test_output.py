@@ -725,6 +725,58 @@ async def test_no_interrupt_sent_back_for_a_remote_interruption():
     assert tavus.stats["interrupt_skipped_remote"] == 1
 
 
+async def test_a_burst_of_interruptions_sends_one_interrupt_per_replica_speaking_span():
+    tavus = make_tavus(mode="full")
+    h = Harness(tavus)
+
+    def seen() -> int:
+        return sum(isinstance(f, InterruptionFrame) for f in h.down.frames)
+
+    async with h:
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        # The user talks over the replica; Tavus has not reported the stop yet.
+        await h.send(*[InterruptionFrame() for _ in range(1091)])
+        await h.down.wait_for(lambda: seen() == 1091)
+        assert len(interrupts(h.messages())) == 1
+        # An explicit TavusInterruptFrame is always sent.
+        await h.send(TavusInterruptFrame())
+        await h.wait_messages(2)
+        # The replica stops, then speaks again: the new span can be interrupted again.
+        await tavus.run(replica_says(tavus, "conversation.replica.stopped_speaking"))
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.down.wait_for(lambda: seen() == 1093)
+    assert [m["event_type"] for m in h.messages()] == ["conversation.interrupt"] * 3
+    assert tavus.stats["interrupt_coalesced"] == 1090 + 1
+
+
+async def test_an_echo_sent_after_an_interrupt_can_be_interrupted_again():
+    tavus = make_tavus(mode="echo_text")
+    h = Harness(tavus)
+    async with h:
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        # (Interruptions are system frames: they would overtake the queued TTSSpeakFrame.)
+        await h.send(TTSSpeakFrame("First answer."))
+        await h.wait_messages(1)
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.wait_messages(2)
+        # The replica is still reported speaking, but this echo is new speech.
+        await h.send(TTSSpeakFrame("Second answer."))
+        await h.wait_messages(3)
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.wait_messages(4)
+        await h.send(TTSSpeakFrame("Marker."))
+        await h.wait_messages(5)
+    assert [(m["event_type"], m.get("properties", {}).get("text")) for m in h.messages()] == [
+        ("conversation.echo", "First answer."),
+        ("conversation.interrupt", None),
+        ("conversation.echo", "Second answer."),
+        ("conversation.interrupt", None),
+        ("conversation.echo", "Marker."),
+    ]
+    assert tavus.stats["interrupt_coalesced"] == 2
+
+
 async def test_tavus_interrupt_frame_always_interrupts_and_is_consumed():
     tavus = make_tavus(mode="full")
     down, _ = await run_test(tavus.output(), frames_to_send=[TavusInterruptFrame()])

@@ -10,8 +10,10 @@ either becomes messages that each fit ``max_message_bytes`` or fails here, loudl
   joins; past ``ready_timeout_s`` they fail with :class:`~.effects.SendFailed`.
 - **Echo**: text responses and audio utterances are planned by :mod:`.echo`; with
   ``echo_realtime`` audio leaves at playback speed.
-- **Interrupts**: :meth:`Sender.interrupt` drops every pending echo, then sends
-  ``conversation.interrupt`` when asked to.
+- **Interrupts**: :meth:`Sender.drop_echo` drops every pending echo; :meth:`Sender.interrupt`
+  sends ``conversation.interrupt`` at most once per piece of speech: a burst of barge-ins
+  while the replica still speaks sends one, and only new speech (the replica starting to
+  speak, or an echo sent since) can be interrupted again.
 - **Bookkeeping**: what was sent feeds the echo-in-flight estimate and the recognition of
   our own ``respond`` when Tavus reports it back as a user utterance.
 
@@ -83,6 +85,10 @@ class Sender:
         #: How many interruptions dropped the echo so far (a driver that awaits between
         #: taking audio and handing it over compares this to drop audio cut meanwhile).
         self.interruptions = 0
+        #: True when speech may have started since the last interrupt we sent (an echo
+        #: left, or the connection saw the replica start speaking): only then is another
+        #: interrupt worth sending.
+        self.fresh = True
 
     # --- state ----------------------------------------------------------------------------
 
@@ -206,6 +212,7 @@ class Sender:
                 interaction.text, 0 if audio is None else len(audio), interaction.sample_rate
             )
             self.in_flight.sent(seconds, now)
+            self.fresh = True
         elif isinstance(interaction, ix.Respond):
             self._recent_responds.append(_normalise(interaction.text))
         self.stats[interaction.EVENT_TYPE] += 1
@@ -355,6 +362,7 @@ class Sender:
         # Hot path (every ~60 ms of speech): what _transmit() does for an echo, without the
         # intermediate object.
         self.in_flight.sent(len(pcm) / (2 * rate), now)
+        self.fresh = True
         self.stats[_ECHO] += 1
         message = audio_message(self.conversation_id, pcm, rate, iid, done)
         out.append(Transmit(message, True, self.target))
@@ -378,6 +386,28 @@ class Sender:
             self.stats["echo_dropped"] += dropped
         return dropped
 
+    def interrupt(self, now: float, *, needed: bool, force: bool = False) -> list:
+        """Send ``conversation.interrupt`` if it can stop something (after :meth:`drop_echo`).
+
+        One interrupt per piece of speech: after one is sent, later interruptions send
+        nothing (counted as ``interrupt_coalesced``) until new speech may have started
+        (:attr:`fresh`), so a burst of ``InterruptionFrame`` while the replica is still
+        speaking (Tavus has not reported the stop yet) sends one message, not hundreds.
+
+        Args:
+            now: The current time.
+            needed: Whether the replica speaks or an echo may be playing.
+            force: Send whatever the state (an explicit ``TavusInterruptFrame``).
+        """
+        if not force:
+            if not needed:
+                self.stats["interrupt_skipped_idle"] += 1
+                return []
+            if not self.fresh:
+                self.stats["interrupt_coalesced"] += 1
+                return []
+        return self.send_interrupt(now)
+
     def send_interrupt(self, now: float) -> list:
         """Send ``conversation.interrupt`` now: never held, an interrupt is about now."""
         interaction = ix.Interrupt()
@@ -389,6 +419,7 @@ class Sender:
         out: list = []
         self._transmit(interaction, message, True, now, out)
         self.in_flight.stop()
+        self.fresh = False
         return out
 
     def cancel(self) -> int:
