@@ -952,6 +952,40 @@ async def test_send_interaction_misuse_raises_local_protocol_error():
         await make_tavus(conversation_id=None).output().send_interaction(ix.Respond("hi"))
 
 
+async def test_lone_surrogates_are_replaced_in_text_and_refused_elsewhere():
+    # A transcript cut mid-emoji can carry a lone surrogate into what the bot sends.
+    tavus = make_tavus(mode="echo_text")
+    events = watch(tavus)
+    bad = ix.ObjectiveConfirm(objective_name="goal\ud83d")
+    down, up = await run_test(
+        tavus.output(),
+        frames_to_send=[
+            LLMFullResponseStartFrame(),
+            LLMTextFrame("You said \ud83d."),
+            LLMTextFrame(" Right"),
+            LLMFullResponseEndFrame(),
+            TavusRespondFrame("typed \udc00 text"),
+            TavusInteractionFrame(interaction=bad),
+            TTSSpeakFrame("Still here."),
+        ],
+    )
+    messages = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert [m["properties"].get("text") for m in messages] == [
+        "You said \ufffd.",
+        "Right",
+        "typed \ufffd text",
+        "Still here.",
+    ]
+    assert_wire(messages)
+    ((interaction, error),) = events.failed
+    assert interaction is bad and isinstance(error, LocalProtocolError)
+    assert "lone surrogate" in str(error)
+    assert any(isinstance(f, ErrorFrame) for f in up)
+    assert tavus.stats["text_cleaned"] == 2
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        await tavus.send(bad)
+
+
 async def test_oversized_direct_echo_and_append_are_split():
     tavus = make_tavus(mode="full", max_message_bytes=700)
     long_text = " ".join(f"part{i}." for i in range(200))

@@ -184,7 +184,7 @@ class Sender:
         Raises:
             LocalProtocolError: It cannot be built or split under the cap.
             TypeError: Something in it is not JSON (and other encoding errors: ValueError
-                for a lone surrogate or a circular structure, RecursionError for a deep one).
+                for a circular structure, RecursionError for a deep one).
         """
         return build_all(
             interaction,
