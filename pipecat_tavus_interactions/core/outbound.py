@@ -127,14 +127,7 @@ def build_all(
             f"{type(interaction).__name__}"
         )
     interaction = _cleaned(interaction, stats)
-    try:
-        message = build(interaction, conversation_id=conversation_id)
-        size = encoded_size(message)
-    except UnicodeEncodeError as e:
-        raise LocalProtocolError(
-            f"{interaction.EVENT_TYPE} is not valid Unicode ({e.reason} at position {e.start} "
-            f"of a string in it); remove the lone surrogate"
-        ) from None
+    message, size = _measured(interaction, conversation_id)
     if size <= max_bytes:
         return [(interaction, message)]
     if isinstance(interaction, ix.AppendLLMContext):
@@ -162,6 +155,17 @@ def build_all(
         f"{interaction.EVENT_TYPE} message is {size} bytes, over the {max_bytes}-byte cap "
         f"(max_message_bytes); {hint}"
     )
+
+
+def _measured(interaction: ix.Interaction, conversation_id: str | None):
+    try:
+        message = build(interaction, conversation_id=conversation_id)
+        return message, encoded_size(message)
+    except UnicodeEncodeError as e:
+        raise LocalProtocolError(
+            f"{interaction.EVENT_TYPE} is not valid Unicode ({e.reason} at position {e.start} "
+            f"of a string in it); remove the lone surrogate"
+        ) from None
 
 
 def _split_echo_text(
