@@ -12,9 +12,12 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from pipecat.audio.resamplers import soxr_stream_resampler
+from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     DataFrame,
     EndFrame,
@@ -553,6 +556,25 @@ async def test_echo_audio_resamples_to_the_echo_rate():
     assert {m["properties"]["sample_rate"] for m in echoes} == {24000}
     got = decode(echoes)
     assert abs(len(got) / 2 / 24000 - 2.0) < 0.05
+
+
+async def test_echo_audio_keeps_every_sample_when_the_tts_rate_changes_mid_utterance(
+    monkeypatch,
+):
+    # Pipecat's stream resampler forgets its history after 0.2 s of wall-clock idleness.
+    monkeypatch.setattr(soxr_stream_resampler, "time", SimpleNamespace(time=lambda: 0.0))
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=24000)
+    first, second = pcm(1.0, 16000, seed=1), pcm(1.0, 22050, seed=2)
+    frames = [*audio_frames(first, 16000), *audio_frames(second, 22050), TTSStoppedFrame()]
+    down, _ = await run_test(tavus.output(), frames_to_send=frames)
+    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert_wire(echoes)
+    expected = 0
+    for audio, rate in ((first, 16000), (second, 22050)):
+        resampler = create_stream_resampler()
+        expected += len(await resampler.resample(audio, rate, 24000) + await resampler.flush())
+    # Samples within 1 ms of resampling each part alone (40 ms went missing before).
+    assert abs(len(decode(echoes)) - expected) <= 2 * 24
 
 
 async def test_echo_audio_downmixes_stereo():
