@@ -148,11 +148,9 @@ def test_a_cap_too_small_for_the_envelope_is_refused():
     [
         (ix.Echo(text="Caf\ud800 ok", inference_id="i1", done=True), "text"),
         (ix.Respond("Caf\ud800 ok"), "text"),
-        (ix.AppendLLMContext("Caf\ud800 ok"), "context"),
-        (ix.OverwriteLLMContext("Caf\ud800 ok"), "context"),
     ],
 )
-def test_a_lone_surrogate_in_free_text_is_replaced_not_raised(interaction, field):
+def test_a_lone_surrogate_in_spoken_text_is_replaced_not_raised(interaction, field):
     stats: Counter[str] = Counter()
     parts = build_all(interaction, conversation_id=CID, max_bytes=CAP, stats=stats)
     assert_fits(parts)
@@ -179,7 +177,15 @@ def test_a_lone_surrogate_in_a_long_echo_is_replaced_before_splitting():
     assert "".join(p.text for p, _ in parts).count("\ufffd") == 1
 
 
-def test_a_lone_surrogate_elsewhere_is_a_local_protocol_error():
-    result = ix.ObjectiveConfirm(objective_name="x\ud800")
+@pytest.mark.parametrize(
+    "interaction",
+    [
+        ix.AppendLLMContext("Caf\ud800 ok"),
+        ix.OverwriteLLMContext("Caf\ud800 ok"),
+        ix.ToolResult(tool_call_id="call-1", output="x\ud800"),
+        ix.ObjectiveConfirm(objective_name="x\ud800"),
+    ],
+)
+def test_a_lone_surrogate_in_data_is_a_local_protocol_error(interaction):
     with pytest.raises(LocalProtocolError, match="lone surrogate"):
-        build_all(result, conversation_id=CID, max_bytes=CAP)
+        build_all(interaction, conversation_id=CID, max_bytes=CAP)

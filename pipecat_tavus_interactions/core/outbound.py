@@ -16,11 +16,12 @@ What can be split, and how:
 Everything else over the cap (``respond``, ``overwrite_llm_context``, ...) is refused.
 
 Text that is not valid Unicode: a lone UTF-16 surrogate (it reaches us in transcripts and LLM
-text, e.g. an emoji cut in half) cannot be encoded as UTF-8. In the free text of an echo, a
-``respond`` or a context message it is replaced with U+FFFD, so the replica still says the
-rest (a surrogate *pair* is joined into its character); anywhere else the interaction is
-refused with a ``LocalProtocolError`` (``on_send_failed`` for frames), never a raw
-``UnicodeEncodeError``.
+text, e.g. an emoji cut in half) cannot be encoded as UTF-8. In the text of an echo or a
+``respond`` (words to be spoken or heard) it is replaced with U+FFFD, so the replica still
+says the rest (a surrogate *pair* is joined into its character). Anywhere else (context
+messages and tool results are data the LLM reasons on, not to be altered silently) the
+interaction is refused with a ``LocalProtocolError`` (``on_send_failed`` for frames; a tool
+call gets an error result), never a raw ``UnicodeEncodeError``.
 Echo audio chunks on the hot path are built by :func:`audio_message`, sized beforehand by
 :func:`audio_chunk_bytes`. This module is the one place that builds, measures and splits
 outbound messages. Pure protocol core: no asyncio or Pipecat.
@@ -41,13 +42,8 @@ from ..protocol import build_message, encoded_size, max_audio_bytes, split_text
 #: An interaction (or one piece of it) with its built wire message.
 Part = tuple[ix.Interaction, dict[str, Any]]
 
-# The free-text field of each interaction whose text may be cleaned.
-_TEXT_FIELDS = {
-    ix.Echo: "text",
-    ix.Respond: "text",
-    ix.AppendLLMContext: "context",
-    ix.OverwriteLLMContext: "context",
-}
+# The spoken text of each interaction whose text may be cleaned.
+_TEXT_FIELDS = {ix.Echo: "text", ix.Respond: "text"}
 
 
 def clean_text(text: str) -> str:
