@@ -680,6 +680,36 @@ async def test_interrupt_in_realtime_pacing_empties_the_send_queue():
     assert latency < 0.5
 
 
+@pytest.mark.parametrize("end", ["EndFrame", "system.shutdown"])
+async def test_the_pipeline_ends_promptly_with_realtime_audio_queued(end):
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000, echo_realtime=True)
+    audio = pcm(30.0, 16000)
+    h = Harness(tavus, before=[tavus.input()])
+    await h.__aenter__()
+    try:
+        await h.send(*audio_frames(audio, 16000), TTSStoppedFrame())
+        await h.down.wait_for(lambda: len(h.echoes()) >= 3)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        if end == "EndFrame":
+            await h.worker.queue_frame(EndFrame())
+        else:
+            await tavus.run(replica_says(tavus, "system.shutdown", reason="max_duration"))
+        await asyncio.wait_for(h._run, 10.0)
+        took = loop.time() - t0
+    finally:
+        if not h._run.done():
+            await h.__aexit__()
+    echoes = h.echoes()
+    assert_wire(echoes)
+    assert took < 2.0
+    # Most of the 30 s never left; the utterance was closed with done=true all the same.
+    assert len(decode(echoes)) < len(audio) // 10
+    assert echoes[-1]["properties"]["done"] is True
+    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
+    assert tavus.stats["echo_dropped"] > 0
+
+
 async def test_no_interrupt_when_replica_silent_and_nothing_in_flight():
     tavus = make_tavus(mode="echo_audio")
     down, _ = await run_test(tavus.output(), frames_to_send=[InterruptionFrame()])

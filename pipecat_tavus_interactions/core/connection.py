@@ -369,7 +369,7 @@ class TavusConnection(InboundHandlers):
         return out
 
     def finish_output(self, *, now: float) -> list:
-        """The outbound side ends: close open echoes, send paced audio, fail what is held."""
+        """The outbound side ends: close open echoes, drop paced audio, fail what is held."""
         return self.sender.finish(now)
 
     def cancel(self) -> None:

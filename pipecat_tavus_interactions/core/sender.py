@@ -31,7 +31,7 @@ from typing import Any
 from .. import interactions as ix
 from ..exceptions import LocalProtocolError, ReplicaNotReadyError, TavusInteractionsError
 from ..params import TavusInteractionsParams
-from .echo import EchoAudio, EchoText, InFlight, Pacer, echo_seconds
+from .echo import DONE_SILENCE_S, EchoAudio, EchoText, InFlight, Pacer, echo_seconds
 from .effects import SendFailed, Transmit
 from .outbound import audio_chunk_bytes, audio_message, build, build_all
 
@@ -276,16 +276,34 @@ class Sender:
         return out
 
     def finish(self, now: float) -> list:
-        """The pipeline ends: close open echoes, send paced audio now, fail what is held."""
+        """The pipeline ends: close open echoes, drop paced audio, fail what is held.
+
+        Audio still waiting for real-time pacing is dropped, not sent: sent now, it would
+        keep the replica talking for as long after the pipeline ended (30 s queued, 30 s of
+        speech). The utterance being played is closed with a short ``done: true`` silence,
+        so the replica stops after the little it already has.
+        """
         out: list = []
         if self.text.inference_id is not None:
             out += self.text_pieces(self.text.end(), now)
         if self.audio.inference_id is not None:
             out += self.close_audio(now)
-        for (echo, message), _seconds in self.pacer.drop():
-            self._submit(echo, message, True, now, out)
+        paced = self.pacer.drop()
+        if paced:
+            self.stats["echo_dropped"] += len(paced)
+            (echo, _message), _seconds = paced[0]
+            self._close_cut(echo.inference_id, now, out)
         out += self.fail_held("the pipeline ended before the replica joined")
         return out
+
+    def _close_cut(self, inference_id: str | None, now: float, out: list) -> None:
+        """Close an utterance whose rest was dropped, with a short silence and ``done``."""
+        rate = self._params.echo_sample_rate
+        size = int(rate * DONE_SILENCE_S) * 2
+        chunk = self._chunk_cache.get((self.conversation_id, rate))
+        silence = bytes(min(size, chunk) if chunk else size)
+        echo = ix.Echo(audio=silence, sample_rate=rate, inference_id=inference_id, done=True)
+        self._submit(echo, build(echo, conversation_id=self.conversation_id), True, now, out)
 
     # --- echo -------------------------------------------------------------------------------
 
