@@ -333,6 +333,27 @@ async def test_echo_text_does_not_split_decimals_or_abbreviations():
     ]
 
 
+async def test_echo_text_keeps_quotations_lists_and_other_scripts_whole():
+    tokens = ['"Why', '?"', " she", " asked", ".", " Steps", ":", "\n1", ".", " Open", " it", "."]
+    tokens += [" नमस्ते", "।", " ठीक", " है", "।"]
+    tavus = make_tavus(mode="echo_text")
+    down, _ = await run_test(
+        tavus.output(),
+        frames_to_send=[
+            LLMFullResponseStartFrame(),
+            *map(LLMTextFrame, tokens),
+            LLMFullResponseEndFrame(),
+        ],
+    )
+    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert text_of(echoes) == [
+        ('"Why?" she asked.', False),
+        ("Steps:\n1. Open it.", False),
+        ("नमस्ते।", False),
+        ("ठीक है।", True),
+    ]
+
+
 async def test_echo_text_single_sentence_is_one_message_with_text_and_done():
     tavus = make_tavus(mode="echo_text")
     down, _ = await run_test(
