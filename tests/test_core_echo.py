@@ -184,15 +184,26 @@ def test_blank_sentences_are_not_sent():
     assert texts(sent) == [("Hi.", True)]
 
 
-def test_in_flight_from_the_first_piece_until_the_end():
+def test_in_flight_from_the_first_piece_sent_until_the_end():
     echo = EchoText()
     echo.start()
     feed(echo, "Thinking")
     assert not echo.in_flight
     feed(echo, ".")
+    assert not echo.in_flight  # held back: nothing of it can be playing
+    feed(echo, " More")
     assert echo.in_flight
     echo.end()
     assert not echo.in_flight
+
+
+def test_an_interruption_before_anything_left_sends_no_interrupt():
+    conn = connect(mode="echo_text")
+    conn.echo_text_start(now=0.0)
+    assert conn.echo_text_add("Only sentence.", now=0.1) == []
+    assert conn.interrupt(now=0.2) == []  # the held sentence is dropped, nothing was sent
+    assert conn.stats["interrupt_skipped_idle"] == 1 and conn.stats["echo_dropped"] == 1
+    assert conn.echo_text_end(now=0.3) == []
 
 
 def test_drop_counts_what_was_not_sent_and_ignores_the_rest_of_the_response():

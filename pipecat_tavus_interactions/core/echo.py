@@ -77,8 +77,8 @@ class EchoText:
 
     @property
     def in_flight(self) -> bool:
-        """True once part of the open response was sent (or is held back to be sent)."""
-        return bool(self._sent) or self._held is not None
+        """True once part of the open response was sent (a held sentence is not playing)."""
+        return bool(self._sent)
 
     def _reset(self) -> None:
         self._iid = None
