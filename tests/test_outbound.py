@@ -189,3 +189,11 @@ def test_a_lone_surrogate_in_a_long_echo_is_replaced_before_splitting():
 def test_a_lone_surrogate_in_data_is_a_local_protocol_error(interaction):
     with pytest.raises(LocalProtocolError, match="lone surrogate"):
         build_all(interaction, conversation_id=CID, max_bytes=CAP)
+
+
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_an_empty_text_echo_is_refused(text):
+    with pytest.raises(LocalProtocolError, match="echo text is empty"):
+        build_all(
+            ix.Echo(text=text, inference_id="i1", done=True), conversation_id=CID, max_bytes=CAP
+        )

@@ -1021,6 +1021,8 @@ async def test_send_interaction_misuse_raises_local_protocol_error():
         await output.send_interaction("conversation.interrupt")  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError, match="cannot be split"):
         await tavus.send(ix.OverwriteLLMContext("x" * 5000))
+    with pytest.raises(LocalProtocolError, match="echo text is empty"):
+        await tavus.send(ix.Echo(text=" ", done=True))
     with pytest.raises(LocalProtocolError, match="conversation_id"):
         await make_tavus(conversation_id=None).output().send_interaction(ix.Respond("hi"))
 

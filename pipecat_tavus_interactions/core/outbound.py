@@ -62,6 +62,12 @@ def clean_text(text: str) -> str:
 
 
 def _cleaned(interaction: ix.Interaction, stats: MutableMapping[str, int] | None):
+    if isinstance(interaction, ix.Echo) and interaction.text is not None:
+        if not interaction.text.strip():
+            # No Tavus document or client shows one; what the replica does with it is unknown.
+            raise LocalProtocolError(
+                "echo text is empty: send nothing, or give the utterance's last text done=True"
+            )
     field = _TEXT_FIELDS.get(type(interaction))
     text = getattr(interaction, field) if field else None
     if not isinstance(text, str) or (clean := clean_text(text)) is text:
