@@ -23,9 +23,11 @@ pass-through processor in the same place, forwarding the same frame.
       utterance, not of dropping queued audio.
 
 ``first_echo``
-    ``echo_text`` mode: ``LLMFullResponseStartFrame`` and the first sentence's tokens but
-    the last are sent and processed; then the last token (the one that completes the
-    sentence) enters, and the clock stops when the first ``conversation.echo`` leaves.
+    ``echo_text`` mode: ``LLMFullResponseStartFrame`` and the first sentence's tokens are
+    sent and processed; then the next token enters (the first moment the sentence is known
+    not to be the whole answer: the last one waits for the end of the response, so that the
+    closing ``done: true`` message carries text), and the clock stops when the first
+    ``conversation.echo`` leaves.
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ async def interrupt(*, trials: int, seconds: float = 10.0) -> dict[str, Any]:
 
 
 async def first_echo(*, trials: int) -> dict[str, Any]:
-    """Last token of the first sentence in -> first ``conversation.echo`` out.
+    """The token after the first sentence in -> first ``conversation.echo`` out.
 
     Args:
         trials: Responses.
@@ -210,8 +212,8 @@ async def first_echo(*, trials: int) -> dict[str, Any]:
     tavus = _tavus("echo_text")
     out = tavus.output()
     ours: list[float] = []
-    head = ["Sure", ",", " the", " weather", " in", " Paris", " is", " sunny"]
-    tail = [" and", " warm", " today", ".", " Anything", " else", "?"]
+    head = ["Sure", ",", " the", " weather", " in", " Paris", " is", " sunny", "!"]
+    tail = [" warm", " today", ".", " Anything", " else", "?"]
     async with Harness([out], on_frame=watch):
         for _ in range(trials):
             await out.queue_frame(LLMFullResponseStartFrame())
@@ -223,7 +225,7 @@ async def first_echo(*, trials: int) -> dict[str, Any]:
             first = len(watch.messages)
             watch.arm(_is_event("conversation.echo"))
             t0 = time.perf_counter()
-            await out.queue_frame(LLMTextFrame("!"))
+            await out.queue_frame(LLMTextFrame(" And"))
             ours.append((await watch.wait() - t0) * 1e3)
             for token in tail:
                 await out.queue_frame(LLMTextFrame(token))
@@ -234,7 +236,7 @@ async def first_echo(*, trials: int) -> dict[str, Any]:
     return {
         "trials": trials,
         "ours_ms": summarize(ours),
-        "passthrough_ms": await _passthrough_trials(trials, lambda: LLMTextFrame("!")),
+        "passthrough_ms": await _passthrough_trials(trials, lambda: LLMTextFrame(" And")),
         "last_echoes": texts,
     }
 

@@ -114,7 +114,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
         )
     fe = r["first_echo"]
     rows.append(
-        "| first echo text: the first sentence's last token in -> first `conversation.echo` "
+        "| first echo text: the token after the first sentence in -> first `conversation.echo` "
         f"out | p99 {_f(fe['ours_ms']['p99'], 3)} ms (p50 {_f(fe['ours_ms']['median'], 3)}) | "
         f"pass-through p99 {_f(fe['passthrough_ms']['p99'], 3)} ms | "
         f"{_f(fe['ours_ms']['p99'], 3)} ms p99 | < 1 ms | {_ok(fe['ours_ms']['p99'] < 1)} |"

@@ -69,11 +69,11 @@ def texts(pieces) -> list[tuple[str, bool]]:
     return [(t, d) for t, _, d in pieces]
 
 
-def test_the_first_sentence_leaves_with_its_last_token():
+def test_a_sentence_leaves_with_the_next_token():
     echo = EchoText()
     assert echo.start() == []
-    assert feed(echo, "Hello", " there") == []
-    assert texts(echo.add(".")) == [("Hello there.", False)]
+    assert feed(echo, "Hello", " there", ".") == []  # it may be the whole answer
+    assert texts(echo.add(" How")) == [("Hello there.", False)]
 
 
 def test_later_sentences_wait_for_more_text_so_the_last_carries_done():
@@ -86,7 +86,6 @@ def test_later_sentences_wait_for_more_text_so_the_last_carries_done():
     sent += feed(echo, " thanks.")
     sent += echo.end()
     assert texts(sent) == [("Hi.", False), ("How are you?", False), ("Fine thanks.", True)]
-    assert echo.empty_closes == 0
 
 
 def test_a_held_last_sentence_is_sent_with_done_at_the_end():
@@ -97,12 +96,33 @@ def test_a_held_last_sentence_is_sent_with_done_at_the_end():
     assert texts(echo.end()) == [("Two.", True)]
 
 
-def test_a_one_sentence_answer_is_closed_with_an_empty_done_echo():
+def test_a_one_sentence_answer_is_one_message_with_text_and_done():
     echo = EchoText()
     echo.start()
-    sent = feed(echo, "Yes.") + echo.end()
-    assert texts(sent) == [("Yes.", False), ("", True)]
-    assert echo.empty_closes == 1
+    assert feed(echo, "Yes", ".", "  ", "\n") == []  # trailing whitespace proves nothing
+    assert texts(echo.end()) == [("Yes.", True)]
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["Yes."],
+        ["Hi.", " How are you?"],
+        ["One. Two. Three.", "  "],
+        ["你好。", "再见。"],
+        ["Wait", "...", " what?!"],
+        ["It costs 3.", "5 dollars."],
+        ["Sure. ", "It is 3"],
+    ],
+)
+@pytest.mark.parametrize("whole", [False, True])
+def test_no_response_ever_sends_an_empty_text_echo(tokens, whole):
+    echo = EchoText(whole=whole)
+    echo.start()
+    sent = feed(echo, *tokens) + echo.end()
+    assert all(text for text, _, _ in sent), sent
+    assert [done for _, _, done in sent] == [False] * (len(sent) - 1) + [True]
+    assert " ".join(t for t, _, _ in sent).replace(" ", "") == "".join(tokens).replace(" ", "")
 
 
 def test_an_unterminated_tail_goes_with_done():
@@ -118,7 +138,6 @@ def test_a_response_without_text_sends_nothing():
         echo.start()
         assert feed(echo, "  ", "\n") == []
         assert echo.end() == []
-        assert echo.empty_closes == 0
 
 
 def test_every_piece_of_a_response_shares_one_uuid_inference_id():
@@ -147,33 +166,44 @@ def test_a_new_response_closes_the_one_left_open():
     closed = echo.start()
     second = echo.inference_id
     assert closed == [("Unfinished", first, True)]
-    assert feed(echo, "Next.") == [("Next.", second, False)]
+    assert feed(echo, "Next.", " More") == [("Next.", second, False)]
     assert first != second
 
 
 def test_text_without_a_start_opens_a_response():
     echo = EchoText()
-    sent = feed(echo, "Hello.")
-    assert echo.inference_id is not None
-    assert sent == [("Hello.", echo.inference_id, False)]
+    sent = feed(echo, "Hello.") + echo.end()
+    assert sent[0][1] is not None
+    assert texts(sent) == [("Hello.", True)]
 
 
 def test_blank_sentences_are_not_sent():
     echo = EchoText()
     echo.start()
     sent = feed(echo, "Hi.", "   ", "\n") + echo.end()
-    assert texts(sent) == [("Hi.", False), ("", True)]
+    assert texts(sent) == [("Hi.", True)]
 
 
-def test_in_flight_from_the_first_piece_until_the_end():
+def test_in_flight_from_the_first_piece_sent_until_the_end():
     echo = EchoText()
     echo.start()
     feed(echo, "Thinking")
     assert not echo.in_flight
     feed(echo, ".")
+    assert not echo.in_flight  # held back: nothing of it can be playing
+    feed(echo, " More")
     assert echo.in_flight
     echo.end()
     assert not echo.in_flight
+
+
+def test_an_interruption_before_anything_left_sends_no_interrupt():
+    conn = connect(mode="echo_text")
+    conn.echo_text_start(now=0.0)
+    assert conn.echo_text_add("Only sentence.", now=0.1) == []
+    assert conn.interrupt(now=0.2) == []  # the held sentence is dropped, nothing was sent
+    assert conn.stats["interrupt_skipped_idle"] == 1 and conn.stats["echo_dropped"] == 1
+    assert conn.echo_text_end(now=0.3) == []
 
 
 def test_drop_counts_what_was_not_sent_and_ignores_the_rest_of_the_response():
@@ -186,7 +216,7 @@ def test_drop_counts_what_was_not_sent_and_ignores_the_rest_of_the_response():
     assert echo.inference_id is None and not echo.in_flight
     assert feed(echo, " more.", " And more.") == []
     assert echo.end() == []  # ends the dead response: the next text is live again
-    assert texts(feed(echo, "Fresh.")) == [("Fresh.", False)]
+    assert texts(feed(echo, "Fresh.") + echo.end()) == [("Fresh.", True)]
 
 
 def test_a_held_sentence_counts_as_dropped():
@@ -201,12 +231,12 @@ def test_a_held_sentence_counts_as_dropped():
 def test_a_start_after_an_interruption_begins_a_live_response():
     echo = EchoText()
     echo.start()
-    sent = feed(echo, "One.")
-    assert echo.drop() == 0  # "One." had left
+    sent = feed(echo, "One.", " Two")
+    assert echo.drop() == 1  # "One." had left, " Two" had not
     sent += feed(echo, " ignored.")
     assert echo.start() == []  # the dead response is not closed on the wire
-    sent += feed(echo, "Two.")
-    assert texts(sent) == [("One.", False), ("Two.", False)]
+    sent += feed(echo, "Three.") + echo.end()
+    assert texts(sent) == [("One.", False), ("Three.", True)]
 
 
 # --- EchoAudio ---------------------------------------------------------------------------
@@ -636,12 +666,9 @@ def test_echo_text_through_the_connection():
     effects += conn.echo_text_add("Yes.", now=0.1)
     effects += conn.echo_text_end(now=0.2)
     props = [m["properties"] for m in sent(effects)]
-    assert [(p["modality"], p["text"], p["done"]) for p in props] == [
-        ("text", "Yes.", False),
-        ("text", "", True),
-    ]
-    assert len({p["inference_id"] for p in props}) == 1
-    assert conn.stats["echo_empty_close"] == 1
+    assert [(p["modality"], p["text"], p["done"]) for p in props] == [("text", "Yes.", True)]
+    # A response with no text sends nothing at all (there is no utterance to close).
+    assert conn.echo_text_start(now=0.5) + conn.echo_text_end(now=0.6) == []
     # An interruption drops the open response and ignores the rest of it.
     conn.echo_text_start(now=1.0)
     assert len(sent(conn.echo_text_add("One. Two", now=1.1))) == 1

@@ -138,3 +138,62 @@ def test_what_cannot_be_split_is_refused_with_a_hint(interaction, hint):
 def test_a_cap_too_small_for_the_envelope_is_refused():
     with pytest.raises(LocalProtocolError):
         build_all(ix.AppendLLMContext(words(100)), conversation_id=CID, max_bytes=100)
+
+
+# --- text that is not valid Unicode -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interaction", "field"),
+    [
+        (ix.Echo(text="Caf\ud800 ok", inference_id="i1", done=True), "text"),
+        (ix.Respond("Caf\ud800 ok"), "text"),
+    ],
+)
+def test_a_lone_surrogate_in_spoken_text_is_replaced_not_raised(interaction, field):
+    stats: Counter[str] = Counter()
+    parts = build_all(interaction, conversation_id=CID, max_bytes=CAP, stats=stats)
+    assert_fits(parts)
+    ((part, message),) = parts
+    assert getattr(part, field) == "Caf\ufffd ok"
+    assert message["properties"][field] == "Caf\ufffd ok"
+    assert stats["text_cleaned"] == 1
+
+
+def test_a_surrogate_pair_is_joined_and_valid_text_is_untouched():
+    pair = ix.Respond("smile \ud83d\ude00")
+    ((part, _),) = build_all(pair, conversation_id=CID, max_bytes=CAP)
+    assert part.text == "smile \U0001f600"
+    valid = ix.Respond("déjà vu \U0001f600")
+    ((same, _),) = build_all(valid, conversation_id=CID, max_bytes=CAP)
+    assert same is valid
+
+
+def test_a_lone_surrogate_in_a_long_echo_is_replaced_before_splitting():
+    text = "word " * 1000 + "\udc00 end."
+    parts = build_all(ix.Echo(text=text, done=True), conversation_id=CID, max_bytes=CAP)
+    assert len(parts) > 1
+    assert_fits(parts)
+    assert "".join(p.text for p, _ in parts).count("\ufffd") == 1
+
+
+@pytest.mark.parametrize(
+    "interaction",
+    [
+        ix.AppendLLMContext("Caf\ud800 ok"),
+        ix.OverwriteLLMContext("Caf\ud800 ok"),
+        ix.ToolResult(tool_call_id="call-1", output="x\ud800"),
+        ix.ObjectiveConfirm(objective_name="x\ud800"),
+    ],
+)
+def test_a_lone_surrogate_in_data_is_a_local_protocol_error(interaction):
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        build_all(interaction, conversation_id=CID, max_bytes=CAP)
+
+
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_an_empty_text_echo_is_refused(text):
+    with pytest.raises(LocalProtocolError, match="echo text is empty"):
+        build_all(
+            ix.Echo(text=text, inference_id="i1", done=True), conversation_id=CID, max_bytes=CAP
+        )

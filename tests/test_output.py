@@ -12,9 +12,12 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from pipecat.audio.resamplers import soxr_stream_resampler
+from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     DataFrame,
     EndFrame,
@@ -261,18 +264,11 @@ ANSWER += [" I", " hope", " it", " is", " going", " well", "."]
 
 
 class StreamingLLM(FrameProcessor):
-    """An LLM stand-in: on ``LLMRunFrame`` it streams ``tokens`` one frame at a time.
+    """An LLM stand-in: on ``LLMRunFrame`` it streams ``tokens`` one frame at a time."""
 
-    After token ``wait_after`` it waits until ``gate`` is set before pushing the next one,
-    so a test can prove that something happened between two tokens.
-    """
-
-    def __init__(self, tokens: list[str], *, gate: asyncio.Event | None = None, wait_after=-1):
+    def __init__(self, tokens: list[str]):
         super().__init__()
         self._tokens = tokens
-        self._gate = gate
-        self._wait_after = wait_after
-        self.gate_timed_out = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -280,34 +276,20 @@ class StreamingLLM(FrameProcessor):
             await self.push_frame(frame, direction)
             return
         await self.push_frame(LLMFullResponseStartFrame())
-        for k, token in enumerate(self._tokens):
+        for token in self._tokens:
             await self.push_frame(LLMTextFrame(token))
-            if k == self._wait_after and self._gate is not None:
-                try:
-                    await asyncio.wait_for(self._gate.wait(), 2.0)
-                except TimeoutError:
-                    self.gate_timed_out = True
         await self.push_frame(LLMFullResponseEndFrame())
 
 
-async def test_echo_text_streams_sentences_first_leaves_before_next_token():
+async def test_echo_text_streams_sentences_each_leaves_with_the_next_token():
     tavus = make_tavus(mode="echo_text")
-    gate = asyncio.Event()
-    llm = StreamingLLM(ANSWER, gate=gate, wait_after=2)  # pause after "." of sentence 1
-    h = Harness(tavus, before=[llm])
-
-    # Open the gate as soon as the first echo reaches the transport end of the pipeline.
-    async def on_sent(_tavus, message):
-        gate.set()
-
-    tavus.add_event_handler("on_interaction_sent", on_sent)
+    h = Harness(tavus, before=[StreamingLLM(ANSWER)])
     async with h:
         await h.send(LLMRunFrame())
         await h.down.wait_for(
             lambda: any(isinstance(f, LLMFullResponseEndFrame) for f in h.down.frames)
         )
 
-    assert not llm.gate_timed_out, "the first sentence waited for the next token"
     echoes = h.echoes()
     assert text_of(echoes) == [
         ("Hello there.", False),
@@ -317,8 +299,8 @@ async def test_echo_text_streams_sentences_first_leaves_before_next_token():
     iids = {m["properties"]["inference_id"] for m in echoes}
     assert len(iids) == 1 and is_uuid(iids.pop())
     assert_wire(h.messages())
-    # Text frames are forwarded unchanged and in order; the first echo sits before the
-    # second sentence's first token in the downstream order.
+    # Text frames are forwarded unchanged and in order; the first echo leaves with the
+    # second sentence's first token, before that token is forwarded.
     order = [
         f for f in h.down.frames if isinstance(f, LLMTextFrame | OutputTransportMessageUrgentFrame)
     ]
@@ -328,7 +310,7 @@ async def test_echo_text_streams_sentences_first_leaves_before_next_token():
         i for i, f in enumerate(order) if isinstance(f, OutputTransportMessageUrgentFrame)
     )
     how = next(i for i, f in enumerate(order) if isinstance(f, LLMTextFrame) and f.text == " How")
-    assert first_echo < how
+    assert first_echo == how - 1
     assert tavus.stats["conversation.echo"] == 3
 
 
@@ -351,7 +333,28 @@ async def test_echo_text_does_not_split_decimals_or_abbreviations():
     ]
 
 
-async def test_echo_text_single_sentence_is_closed_with_done():
+async def test_echo_text_keeps_quotations_lists_and_other_scripts_whole():
+    tokens = ['"Why', '?"', " she", " asked", ".", " Steps", ":", "\n1", ".", " Open", " it", "."]
+    tokens += [" नमस्ते", "।", " ठीक", " है", "।"]
+    tavus = make_tavus(mode="echo_text")
+    down, _ = await run_test(
+        tavus.output(),
+        frames_to_send=[
+            LLMFullResponseStartFrame(),
+            *map(LLMTextFrame, tokens),
+            LLMFullResponseEndFrame(),
+        ],
+    )
+    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert text_of(echoes) == [
+        ('"Why?" she asked.', False),
+        ("Steps:\n1. Open it.", False),
+        ("नमस्ते।", False),
+        ("ठीक है।", True),
+    ]
+
+
+async def test_echo_text_single_sentence_is_one_message_with_text_and_done():
     tavus = make_tavus(mode="echo_text")
     down, _ = await run_test(
         tavus.output(),
@@ -363,10 +366,9 @@ async def test_echo_text_single_sentence_is_closed_with_done():
         ],
     )
     echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
-    # The sentence left as soon as it ended; the utterance is then closed explicitly.
-    assert text_of(echoes) == [("Hi there.", False), ("", True)]
-    assert echoes[0]["properties"]["inference_id"] == echoes[1]["properties"]["inference_id"]
-    assert tavus.stats["echo_empty_close"] == 1
+    # Never an empty text echo: the sentence waits for the end and carries done=true.
+    assert text_of(echoes) == [("Hi there.", True)]
+    assert tavus.stats["conversation.echo"] == 1
 
 
 async def test_echo_text_unterminated_tail_goes_with_done():
@@ -424,7 +426,7 @@ async def test_echo_text_skips_skip_tts_text_but_forwards_it():
         ],
     )
     echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
-    assert [t for t, _ in text_of(echoes)] == ["Spoken.", ""]
+    assert text_of(echoes) == [("Spoken.", True)]
     assert hidden in down
 
 
@@ -577,6 +579,25 @@ async def test_echo_audio_resamples_to_the_echo_rate():
     assert abs(len(got) / 2 / 24000 - 2.0) < 0.05
 
 
+async def test_echo_audio_keeps_every_sample_when_the_tts_rate_changes_mid_utterance(
+    monkeypatch,
+):
+    # Pipecat's stream resampler forgets its history after 0.2 s of wall-clock idleness.
+    monkeypatch.setattr(soxr_stream_resampler, "time", SimpleNamespace(time=lambda: 0.0))
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=24000)
+    first, second = pcm(1.0, 16000, seed=1), pcm(1.0, 22050, seed=2)
+    frames = [*audio_frames(first, 16000), *audio_frames(second, 22050), TTSStoppedFrame()]
+    down, _ = await run_test(tavus.output(), frames_to_send=frames)
+    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert_wire(echoes)
+    expected = 0
+    for audio, rate in ((first, 16000), (second, 22050)):
+        resampler = create_stream_resampler()
+        expected += len(await resampler.resample(audio, rate, 24000) + await resampler.flush())
+    # Samples within 1 ms of resampling each part alone (40 ms went missing before).
+    assert abs(len(decode(echoes)) - expected) <= 2 * 24
+
+
 async def test_echo_audio_downmixes_stereo():
     tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000)
     left = np.full(320, 1000, dtype=np.int16)
@@ -680,6 +701,36 @@ async def test_interrupt_in_realtime_pacing_empties_the_send_queue():
     assert latency < 0.5
 
 
+@pytest.mark.parametrize("end", ["EndFrame", "system.shutdown"])
+async def test_the_pipeline_ends_promptly_with_realtime_audio_queued(end):
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000, echo_realtime=True)
+    audio = pcm(30.0, 16000)
+    h = Harness(tavus, before=[tavus.input()])
+    await h.__aenter__()
+    try:
+        await h.send(*audio_frames(audio, 16000), TTSStoppedFrame())
+        await h.down.wait_for(lambda: len(h.echoes()) >= 3)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        if end == "EndFrame":
+            await h.worker.queue_frame(EndFrame())
+        else:
+            await tavus.run(replica_says(tavus, "system.shutdown", reason="max_duration"))
+        await asyncio.wait_for(h._run, 10.0)
+        took = loop.time() - t0
+    finally:
+        if not h._run.done():
+            await h.__aexit__()
+    echoes = h.echoes()
+    assert_wire(echoes)
+    assert took < 2.0
+    # Most of the 30 s never left; the utterance was closed with done=true all the same.
+    assert len(decode(echoes)) < len(audio) // 10
+    assert echoes[-1]["properties"]["done"] is True
+    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
+    assert tavus.stats["echo_dropped"] > 0
+
+
 async def test_no_interrupt_when_replica_silent_and_nothing_in_flight():
     tavus = make_tavus(mode="echo_audio")
     down, _ = await run_test(tavus.output(), frames_to_send=[InterruptionFrame()])
@@ -712,15 +763,14 @@ async def test_interrupt_while_text_echo_in_flight_then_new_response_gets_new_id
         await h.send(
             LLMFullResponseStartFrame(), LLMTextFrame("New answer."), LLMFullResponseEndFrame()
         )
-        await h.wait_messages(4)
+        await h.wait_messages(3)
     messages = h.messages()
     assert [m["event_type"] for m in messages] == [
         "conversation.echo",
         "conversation.interrupt",
         "conversation.echo",
-        "conversation.echo",
     ]
-    assert text_of([messages[2], messages[3]]) == [("New answer.", False), ("", True)]
+    assert text_of([messages[2]]) == [("New answer.", True)]
     assert messages[0]["properties"]["inference_id"] != messages[2]["properties"]["inference_id"]
 
 
@@ -746,6 +796,58 @@ async def test_no_interrupt_sent_back_for_a_remote_interruption():
         "conversation.interrupt",
     ]
     assert tavus.stats["interrupt_skipped_remote"] == 1
+
+
+async def test_a_burst_of_interruptions_sends_one_interrupt_per_replica_speaking_span():
+    tavus = make_tavus(mode="full")
+    h = Harness(tavus)
+
+    def seen() -> int:
+        return sum(isinstance(f, InterruptionFrame) for f in h.down.frames)
+
+    async with h:
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        # The user talks over the replica; Tavus has not reported the stop yet.
+        await h.send(*[InterruptionFrame() for _ in range(1091)])
+        await h.down.wait_for(lambda: seen() == 1091)
+        assert len(interrupts(h.messages())) == 1
+        # An explicit TavusInterruptFrame is always sent.
+        await h.send(TavusInterruptFrame())
+        await h.wait_messages(2)
+        # The replica stops, then speaks again: the new span can be interrupted again.
+        await tavus.run(replica_says(tavus, "conversation.replica.stopped_speaking"))
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.down.wait_for(lambda: seen() == 1093)
+    assert [m["event_type"] for m in h.messages()] == ["conversation.interrupt"] * 3
+    assert tavus.stats["interrupt_coalesced"] == 1090 + 1
+
+
+async def test_an_echo_sent_after_an_interrupt_can_be_interrupted_again():
+    tavus = make_tavus(mode="echo_text")
+    h = Harness(tavus)
+    async with h:
+        await tavus.run(replica_says(tavus, "conversation.replica.started_speaking"))
+        # (Interruptions are system frames: they would overtake the queued TTSSpeakFrame.)
+        await h.send(TTSSpeakFrame("First answer."))
+        await h.wait_messages(1)
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.wait_messages(2)
+        # The replica is still reported speaking, but this echo is new speech.
+        await h.send(TTSSpeakFrame("Second answer."))
+        await h.wait_messages(3)
+        await h.send(InterruptionFrame(), InterruptionFrame())
+        await h.wait_messages(4)
+        await h.send(TTSSpeakFrame("Marker."))
+        await h.wait_messages(5)
+    assert [(m["event_type"], m.get("properties", {}).get("text")) for m in h.messages()] == [
+        ("conversation.echo", "First answer."),
+        ("conversation.interrupt", None),
+        ("conversation.echo", "Second answer."),
+        ("conversation.interrupt", None),
+        ("conversation.echo", "Marker."),
+    ]
+    assert tavus.stats["interrupt_coalesced"] == 2
 
 
 async def test_tavus_interrupt_frame_always_interrupts_and_is_consumed():
@@ -919,8 +1021,44 @@ async def test_send_interaction_misuse_raises_local_protocol_error():
         await output.send_interaction("conversation.interrupt")  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError, match="cannot be split"):
         await tavus.send(ix.OverwriteLLMContext("x" * 5000))
+    with pytest.raises(LocalProtocolError, match="echo text is empty"):
+        await tavus.send(ix.Echo(text=" ", done=True))
     with pytest.raises(LocalProtocolError, match="conversation_id"):
         await make_tavus(conversation_id=None).output().send_interaction(ix.Respond("hi"))
+
+
+async def test_lone_surrogates_are_replaced_in_text_and_refused_elsewhere():
+    # A transcript cut mid-emoji can carry a lone surrogate into what the bot sends.
+    tavus = make_tavus(mode="echo_text")
+    events = watch(tavus)
+    bad = ix.ObjectiveConfirm(objective_name="goal\ud83d")
+    down, up = await run_test(
+        tavus.output(),
+        frames_to_send=[
+            LLMFullResponseStartFrame(),
+            LLMTextFrame("You said \ud83d."),
+            LLMTextFrame(" Right"),
+            LLMFullResponseEndFrame(),
+            TavusRespondFrame("typed \udc00 text"),
+            TavusInteractionFrame(interaction=bad),
+            TTSSpeakFrame("Still here."),
+        ],
+    )
+    messages = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    assert [m["properties"].get("text") for m in messages] == [
+        "You said \ufffd.",
+        "Right",
+        "typed \ufffd text",
+        "Still here.",
+    ]
+    assert_wire(messages)
+    ((interaction, error),) = events.failed
+    assert interaction is bad and isinstance(error, LocalProtocolError)
+    assert "lone surrogate" in str(error)
+    assert any(isinstance(f, ErrorFrame) for f in up)
+    assert tavus.stats["text_cleaned"] == 2
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        await tavus.send(bad)
 
 
 async def test_oversized_direct_echo_and_append_are_split():

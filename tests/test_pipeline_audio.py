@@ -114,3 +114,22 @@ async def test_the_tail_of_a_one_frame_utterance_is_flushed():
     out = await converter.convert(frame(audio, 16000), None)
     out += await converter.flush("utt-1")
     assert len(out) == len(await reference(audio, 16000, 24000))
+
+
+@pytest.mark.parametrize(("first", "second"), [(16000, 22050), (22050, 24000), (16000, 8000)])
+async def test_a_rate_change_mid_utterance_keeps_the_old_resamplers_tail(first, second):
+    converter = EchoResampler(24000)
+    a, b = pcm(0.5, first, seed=1), pcm(0.5, second, seed=2)
+    out = await converter.convert(frame(a[:3200], first), None)
+    out += await converter.convert(frame(a[3200:], first), "utt-1")
+    out += await converter.convert(frame(b, second), "utt-1")  # a TTS switched voices
+    out += await converter.flush("utt-1")
+    # Each part as long as resampling it alone: nothing of the first part is lost.
+    expected = await reference(a, first, 24000)
+    if second != 24000:
+        expected += await reference(b, second, 24000)
+    else:
+        expected += b
+    assert len(out) == len(expected)
+    ours, theirs = np.frombuffer(out, np.int16), np.frombuffer(expected, np.int16)
+    assert np.abs(ours.astype(int) - theirs).max() <= 2  # rounding of chunked resampling

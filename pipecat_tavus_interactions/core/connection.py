@@ -289,7 +289,8 @@ class TavusConnection(InboundHandlers):
 
         Returns:
             The interrupt's effects; none when Tavus itself reported this interruption
-            (it is not sent back) or when nothing is playing.
+            (it is not sent back), when nothing is playing, or when this speech was already
+            interrupted (see ``Sender.interrupt``).
         """
         sender = self.sender
         needed = self.speaking or sender.echo_in_flight(now)
@@ -300,10 +301,7 @@ class TavusConnection(InboundHandlers):
             if now - remote <= REMOTE_INTERRUPT_WINDOW_S:
                 self.stats["interrupt_skipped_remote"] += 1
                 return []
-        if not force and not needed:
-            self.stats["interrupt_skipped_idle"] += 1
-            return []
-        return sender.send_interrupt(now)
+        return sender.interrupt(now, needed=needed, force=force)
 
     def tool_finished(self, call_id: str, *, now: float, **outcome: Any) -> list:
         """A tool handler settled: deliver its outcome (see ``ToolCalls.settle``).
@@ -371,7 +369,7 @@ class TavusConnection(InboundHandlers):
         return out
 
     def finish_output(self, *, now: float) -> list:
-        """The outbound side ends: close open echoes, send paced audio, fail what is held."""
+        """The outbound side ends: close open echoes, drop paced audio, fail what is held."""
         return self.sender.finish(now)
 
     def cancel(self) -> None:

@@ -4,10 +4,11 @@ Pure: no I/O and no clock of its own (time is passed in). The conversation core 
 each of these and turns what they return into messages:
 
 - :class:`EchoText` (``echo_text`` mode): one LLM response at a time under one
-  ``inference_id``. With ``text_echo="sentences"`` the first sentence leaves the moment it is
-  complete and later ones wait for the next text, so the last one can carry ``done: true``;
-  when every sentence already left, the response closes with an empty ``done: true`` echo.
-  With ``"whole"``, one echo per response.
+  ``inference_id``. With ``text_echo="sentences"`` a completed sentence leaves as soon as
+  more text follows it (the next token), and the last one waits for the end of the response,
+  so the closing ``done: true`` message always carries text: an empty text echo is never
+  sent (no Tavus document or client shows one), and a one-sentence answer is one message.
+  A response with no text sends nothing. With ``"whole"``, one echo per response.
 - :class:`EchoAudio` (``echo_audio`` mode): one utterance at a time. PCM16 mono at the wire
   rate accumulates and leaves in chunks of a fixed size (computed by the caller so the
   *encoded* message fits the cap); the utterance closes with ``done: true`` (a short
@@ -68,8 +69,6 @@ class EchoText:
         # After an interruption, the rest of the interrupted response is ignored until the
         # next response starts (or ends).
         self._dead = False
-        #: Responses closed with an empty ``done: true`` echo.
-        self.empty_closes = 0
 
     @property
     def inference_id(self) -> str | None:
@@ -78,8 +77,8 @@ class EchoText:
 
     @property
     def in_flight(self) -> bool:
-        """True once part of the open response was sent (or is held back to be sent)."""
-        return bool(self._sent) or self._held is not None
+        """True once part of the open response was sent (a held sentence is not playing)."""
+        return bool(self._sent)
 
     def _reset(self) -> None:
         self._iid = None
@@ -126,13 +125,9 @@ class EchoText:
             sentence, self._buf, self._scan = self._buf[:end], self._buf[end:], 0
             if not sentence.strip():
                 continue
+            # Each sentence waits for the text after it: the last one must carry done=true.
             self._release_held(out)
-            if self._sent == 0:
-                # The first sentence leaves the moment it is complete.
-                self._piece(out, sentence, done=False)
-            else:
-                # Later ones wait for the next text, so the last one can carry done=true.
-                self._held = sentence
+            self._held = sentence
         if self._held is not None and self._buf.strip():
             self._release_held(out)
         return out
@@ -147,20 +142,12 @@ class EchoText:
         if self.whole:
             if rest.strip():
                 self._piece(out, rest, done=True)
-        elif self._held is not None:
-            if rest.strip():
-                self._release_held(out)
-                self._piece(out, rest, done=True)
-            else:
-                held, self._held = self._held, None
-                self._piece(out, held, done=True)
         elif rest.strip():
+            self._release_held(out)
             self._piece(out, rest, done=True)
-        elif self._sent:
-            # Everything already left with done=false (a one-sentence answer goes out as
-            # soon as it ends): close the utterance with an empty final message.
-            self.empty_closes += 1
-            self._piece(out, "", done=True)
+        elif self._held is not None:
+            held, self._held = self._held, None
+            self._piece(out, held, done=True)
         self._reset()
         return out
 

@@ -129,6 +129,7 @@ class InboundHandlers:
             self._user_speaking_changed(event.speaking, out)
             return
         if event.speaking:
+            self.sender.fresh = True  # new speech: it may be interrupted again
             if not self.speaking:
                 self.speaking = True
                 self._interrupt_reported = None

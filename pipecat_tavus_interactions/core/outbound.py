@@ -14,6 +14,14 @@ What can be split, and how:
   length (:func:`~pipecat_tavus_interactions.protocol.max_audio_bytes`).
 
 Everything else over the cap (``respond``, ``overwrite_llm_context``, ...) is refused.
+
+Text that is not valid Unicode: a lone UTF-16 surrogate (it reaches us in transcripts and LLM
+text, e.g. an emoji cut in half) cannot be encoded as UTF-8. In the text of an echo or a
+``respond`` (words to be spoken or heard) it is replaced with U+FFFD, so the replica still
+says the rest (a surrogate *pair* is joined into its character). Anywhere else (context
+messages and tool results are data the LLM reasons on, not to be altered silently) the
+interaction is refused with a ``LocalProtocolError`` (``on_send_failed`` for frames; a tool
+call gets an error result), never a raw ``UnicodeEncodeError``.
 Echo audio chunks on the hot path are built by :func:`audio_message`, sized beforehand by
 :func:`audio_chunk_bytes`. This module is the one place that builds, measures and splits
 outbound messages. Pure protocol core: no asyncio or Pipecat.
@@ -33,6 +41,40 @@ from ..protocol import build_message, encoded_size, max_audio_bytes, split_text
 
 #: An interaction (or one piece of it) with its built wire message.
 Part = tuple[ix.Interaction, dict[str, Any]]
+
+# The spoken text of each interaction whose text may be cleaned.
+_TEXT_FIELDS = {ix.Echo: "text", ix.Respond: "text"}
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` as valid Unicode: lone surrogates become U+FFFD, pairs are joined.
+
+    Args:
+        text: Any string (it is returned as is when it encodes as UTF-8).
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _cleaned(interaction: ix.Interaction, stats: MutableMapping[str, int] | None):
+    if isinstance(interaction, ix.Echo) and interaction.text is not None:
+        if not interaction.text.strip():
+            # No Tavus document or client shows one; what the replica does with it is unknown.
+            raise LocalProtocolError(
+                "echo text is empty: send nothing, or give the utterance's last text done=True"
+            )
+    field = _TEXT_FIELDS.get(type(interaction))
+    text = getattr(interaction, field) if field else None
+    if not isinstance(text, str) or (clean := clean_text(text)) is text:
+        return interaction
+    if stats is not None:
+        stats["text_cleaned"] += 1
+    return replace(interaction, **{field: clean})
 
 
 def build(
@@ -68,7 +110,8 @@ def build_all(
         interaction: The interaction to send.
         conversation_id: The conversation it is for.
         max_bytes: The cap on every message's encoded size.
-        stats: When given, ``stats["append_split"]`` counts appends that had to be split.
+        stats: When given, ``stats["append_split"]`` counts appends that had to be split
+            and ``stats["text_cleaned"]`` texts whose lone surrogates were replaced.
 
     Returns:
         ``(interaction, message)`` pairs in send order: the interaction itself when it fits,
@@ -76,16 +119,17 @@ def build_all(
         one utterance).
 
     Raises:
-        LocalProtocolError: ``interaction`` is not an interaction, it cannot be built, or it
-            is over the cap and cannot be split.
+        LocalProtocolError: ``interaction`` is not an interaction, it cannot be built (or
+            encoded: a lone surrogate outside its free text), or it is over the cap and
+            cannot be split.
     """
     if not isinstance(interaction, ix.Interaction):
         raise LocalProtocolError(
             f"send_interaction takes an Interaction (e.g. interactions.Respond('hi')), got "
             f"{type(interaction).__name__}"
         )
-    message = build(interaction, conversation_id=conversation_id)
-    size = encoded_size(message)
+    interaction = _cleaned(interaction, stats)
+    message, size = _measured(interaction, conversation_id)
     if size <= max_bytes:
         return [(interaction, message)]
     if isinstance(interaction, ix.AppendLLMContext):
@@ -113,6 +157,17 @@ def build_all(
         f"{interaction.EVENT_TYPE} message is {size} bytes, over the {max_bytes}-byte cap "
         f"(max_message_bytes); {hint}"
     )
+
+
+def _measured(interaction: ix.Interaction, conversation_id: str | None):
+    try:
+        message = build(interaction, conversation_id=conversation_id)
+        return message, encoded_size(message)
+    except UnicodeEncodeError as e:
+        raise LocalProtocolError(
+            f"{interaction.EVENT_TYPE} is not valid Unicode ({e.reason} at position {e.start} "
+            f"of a string in it); remove the lone surrogate"
+        ) from None
 
 
 def _split_echo_text(
@@ -239,4 +294,4 @@ def audio_chunk_bytes(
     )
 
 
-__all__ = ["Part", "audio_chunk_bytes", "audio_message", "build", "build_all"]
+__all__ = ["Part", "audio_chunk_bytes", "audio_message", "build", "build_all", "clean_text"]

@@ -10,8 +10,10 @@ either becomes messages that each fit ``max_message_bytes`` or fails here, loudl
   joins; past ``ready_timeout_s`` they fail with :class:`~.effects.SendFailed`.
 - **Echo**: text responses and audio utterances are planned by :mod:`.echo`; with
   ``echo_realtime`` audio leaves at playback speed.
-- **Interrupts**: :meth:`Sender.interrupt` drops every pending echo, then sends
-  ``conversation.interrupt`` when asked to.
+- **Interrupts**: :meth:`Sender.drop_echo` drops every pending echo; :meth:`Sender.interrupt`
+  sends ``conversation.interrupt`` at most once per piece of speech: a burst of barge-ins
+  while the replica still speaks sends one, and only new speech (the replica starting to
+  speak, or an echo sent since) can be interrupted again.
 - **Bookkeeping**: what was sent feeds the echo-in-flight estimate and the recognition of
   our own ``respond`` when Tavus reports it back as a user utterance.
 
@@ -29,7 +31,7 @@ from typing import Any
 from .. import interactions as ix
 from ..exceptions import LocalProtocolError, ReplicaNotReadyError, TavusInteractionsError
 from ..params import TavusInteractionsParams
-from .echo import EchoAudio, EchoText, InFlight, Pacer, echo_seconds
+from .echo import DONE_SILENCE_S, EchoAudio, EchoText, InFlight, Pacer, echo_seconds
 from .effects import SendFailed, Transmit
 from .outbound import audio_chunk_bytes, audio_message, build, build_all
 
@@ -83,6 +85,10 @@ class Sender:
         #: How many interruptions dropped the echo so far (a driver that awaits between
         #: taking audio and handing it over compares this to drop audio cut meanwhile).
         self.interruptions = 0
+        #: True when speech may have started since the last interrupt we sent (an echo
+        #: left, or the connection saw the replica start speaking): only then is another
+        #: interrupt worth sending.
+        self.fresh = True
 
     # --- state ----------------------------------------------------------------------------
 
@@ -178,7 +184,7 @@ class Sender:
         Raises:
             LocalProtocolError: It cannot be built or split under the cap.
             TypeError: Something in it is not JSON (and other encoding errors: ValueError
-                for a lone surrogate or a circular structure, RecursionError for a deep one).
+                for a circular structure, RecursionError for a deep one).
         """
         return build_all(
             interaction,
@@ -206,6 +212,7 @@ class Sender:
                 interaction.text, 0 if audio is None else len(audio), interaction.sample_rate
             )
             self.in_flight.sent(seconds, now)
+            self.fresh = True
         elif isinstance(interaction, ix.Respond):
             self._recent_responds.append(_normalise(interaction.text))
         self.stats[interaction.EVENT_TYPE] += 1
@@ -269,16 +276,34 @@ class Sender:
         return out
 
     def finish(self, now: float) -> list:
-        """The pipeline ends: close open echoes, send paced audio now, fail what is held."""
+        """The pipeline ends: close open echoes, drop paced audio, fail what is held.
+
+        Audio still waiting for real-time pacing is dropped, not sent: sent now, it would
+        keep the replica talking for as long after the pipeline ended (30 s queued, 30 s of
+        speech). The utterance being played is closed with a short ``done: true`` silence,
+        so the replica stops after the little it already has.
+        """
         out: list = []
         if self.text.inference_id is not None:
             out += self.text_pieces(self.text.end(), now)
         if self.audio.inference_id is not None:
             out += self.close_audio(now)
-        for (echo, message), _seconds in self.pacer.drop():
-            self._submit(echo, message, True, now, out)
+        paced = self.pacer.drop()
+        if paced:
+            self.stats["echo_dropped"] += len(paced)
+            (echo, _message), _seconds = paced[0]
+            self._close_cut(echo.inference_id, now, out)
         out += self.fail_held("the pipeline ended before the replica joined")
         return out
+
+    def _close_cut(self, inference_id: str | None, now: float, out: list) -> None:
+        """Close an utterance whose rest was dropped, with a short silence and ``done``."""
+        rate = self._params.echo_sample_rate
+        size = int(rate * DONE_SILENCE_S) * 2
+        chunk = self._chunk_cache.get((self.conversation_id, rate))
+        silence = bytes(min(size, chunk) if chunk else size)
+        echo = ix.Echo(audio=silence, sample_rate=rate, inference_id=inference_id, done=True)
+        self._submit(echo, build(echo, conversation_id=self.conversation_id), True, now, out)
 
     # --- echo -------------------------------------------------------------------------------
 
@@ -286,8 +311,6 @@ class Sender:
         """Send echo text pieces ``(text, inference_id, done)`` from :class:`EchoText`."""
         out: list = []
         for text, iid, done in pieces:
-            if done and not text:
-                self.stats["echo_empty_close"] += 1
             out += self.send_reported(ix.Echo(text=text, inference_id=iid, done=done), now)
         return out
 
@@ -357,6 +380,7 @@ class Sender:
         # Hot path (every ~60 ms of speech): what _transmit() does for an echo, without the
         # intermediate object.
         self.in_flight.sent(len(pcm) / (2 * rate), now)
+        self.fresh = True
         self.stats[_ECHO] += 1
         message = audio_message(self.conversation_id, pcm, rate, iid, done)
         out.append(Transmit(message, True, self.target))
@@ -380,6 +404,28 @@ class Sender:
             self.stats["echo_dropped"] += dropped
         return dropped
 
+    def interrupt(self, now: float, *, needed: bool, force: bool = False) -> list:
+        """Send ``conversation.interrupt`` if it can stop something (after :meth:`drop_echo`).
+
+        One interrupt per piece of speech: after one is sent, later interruptions send
+        nothing (counted as ``interrupt_coalesced``) until new speech may have started
+        (:attr:`fresh`), so a burst of ``InterruptionFrame`` while the replica is still
+        speaking (Tavus has not reported the stop yet) sends one message, not hundreds.
+
+        Args:
+            now: The current time.
+            needed: Whether the replica speaks or an echo may be playing.
+            force: Send whatever the state (an explicit ``TavusInterruptFrame``).
+        """
+        if not force:
+            if not needed:
+                self.stats["interrupt_skipped_idle"] += 1
+                return []
+            if not self.fresh:
+                self.stats["interrupt_coalesced"] += 1
+                return []
+        return self.send_interrupt(now)
+
     def send_interrupt(self, now: float) -> list:
         """Send ``conversation.interrupt`` now: never held, an interrupt is about now."""
         interaction = ix.Interrupt()
@@ -391,6 +437,7 @@ class Sender:
         out: list = []
         self._transmit(interaction, message, True, now, out)
         self.in_flight.stop()
+        self.fresh = False
         return out
 
     def cancel(self) -> int:

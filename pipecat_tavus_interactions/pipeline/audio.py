@@ -4,6 +4,8 @@ The conversation core chunks and sends echo audio (:mod:`~pipecat_tavus_interact
 this module does the part that needs Pipecat's resampler, which is asynchronous:
 :class:`EchoResampler` downmixes and resamples each ``OutputAudioRawFrame``, with one stream
 resampler per utterance (so an utterance's tail is flushed, and the next one starts clean).
+When the input rate changes in the middle of an utterance, what the old resampler still
+holds is flushed ahead of the new audio (about 40 ms would otherwise be lost).
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ class EchoResampler:
         if frame.num_channels != 1 or len(audio) % 2:
             audio = to_mono_pcm16(audio, frame.num_channels)
         rate = frame.sample_rate
+        if self._resampler is not None and rate != self._in_rate and utterance_id is not None:
+            # The rate changed mid-utterance: what the old resampler holds comes first.
+            head = await self.flush(utterance_id)
+            if head:
+                return head + await self.convert(frame, utterance_id)
         if rate == self._rate:
             return audio
         owner = self._owner
