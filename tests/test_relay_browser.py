@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
 )
+pytest.importorskip("playwright", reason='needs Playwright: pip install -e ".[test]"')
 
 FLAGS = [
     "--use-fake-device-for-media-stream",
