@@ -34,6 +34,7 @@ from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
+from .recorder import connection_for
 from .tool_runner import ToolRunner
 
 
@@ -101,7 +102,7 @@ class TavusInteractions(BaseObject):
         self._clock = clock
         for event in self.EVENTS:
             self._register_event_handler(event)
-        self._conn = TavusConnection(self._params, now=clock())
+        self._conn, self._recorder = connection_for(self._params, now=clock())
         self._effects = EffectRunner(self)
         self.tools = ToolRunner(self)
         self._input = TavusInteractionsInput(tavus=self, name=f"{self.name}::input")
@@ -361,6 +362,8 @@ class TavusInteractions(BaseObject):
         self._effects.stop_timer()
         await self.tools.cancel_all()
         await asyncio.sleep(0)  # let handler tasks created by the last effects start
+        if self._recorder is not None:
+            await self._recorder.aclose(self._conn.stats)
         await super().cleanup()
 
 
