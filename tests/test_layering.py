@@ -44,6 +44,9 @@ LAYERS: dict[str, int] = {
     "api_scope": EDGE,
     "simulator": EDGE,
     "live": EDGE,
+    "timeline": EDGE,
+    "timeline_html": EDGE,
+    "replay": EDGE,
     # the curated public API re-exports from every layer
     "__init__": ROOT,
 }
