@@ -51,9 +51,10 @@ def _axis(duration: float, width: int) -> str:
     t = 0.0
     while t <= duration + 1e-9:
         x = _x(t, duration, width)
+        anchor = "start" if t == 0 else "middle"
         parts.append(
             f'<line x1="{x}" y1="14" x2="{x}" y2="20" stroke="#9aa3b0"/>'
-            f'<text x="{x}" y="11" font-size="10" fill="#5b6473" text-anchor="{"start" if t == 0 else "middle"}">'
+            f'<text x="{x}" y="11" font-size="10" fill="#5b6473" text-anchor="{anchor}">'
             f"{t:g} s</text>"
         )
         t += step
