@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from loguru import logger
+
 from .core.recording import Recording, parse
 from .core.replay import Replayed, Replayer
 from .exceptions import UsageError
@@ -86,7 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--text", action="store_true", help="print the text timeline")
     parser.add_argument("--json", action="store_true", help="print the turn summaries")
     parser.add_argument("--realtime", action="store_true", help="replay at the recorded pace")
+    parser.add_argument("--verbose", action="store_true", help="show the core's debug log")
     args = parser.parse_args(argv)
+    if not args.verbose:
+        logger.disable("pipecat_tavus_interactions")  # the core's debug lines, while replaying
+    try:
+        return _main(args)
+    finally:
+        logger.enable("pipecat_tavus_interactions")
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         recording = load(args.recording)
     except (OSError, UsageError) as e:

@@ -287,9 +287,22 @@ def render_text(timeline: Timeline, *, width: int = 48) -> str:
         out.append(f"warning: the recorder dropped {timeline.dropped} line(s)")
     for row in timeline.rows:
         out += _row_text(row, timeline.duration, width)
-    for t, reason in timeline.errors:
-        out.append(f"protocol error at {t:.2f} s: {reason}")
+    if timeline.errors:
+        out += ["", "Dropped messages (protocol errors):"]
+        out += [f"  {line}" for line in error_lines(timeline)]
     return "\n".join(out) + "\n"
+
+
+def error_lines(timeline: Timeline) -> list[str]:
+    """One line per reason: how many messages were dropped for it, first and last time."""
+    by_reason: dict[str, list[float]] = {}
+    for t, reason in timeline.errors:
+        by_reason.setdefault(reason, []).append(t)
+    return [
+        f"{reason}: {len(times)} (at {times[0]:.2f} s"
+        + (f" to {times[-1]:.2f} s)" if len(times) > 1 else ")")
+        for reason, times in sorted(by_reason.items(), key=lambda kv: kv[1][0])
+    ]
 
 
 def _row_text(row: TurnRow, duration: float, width: int) -> list[str]:
@@ -338,5 +351,6 @@ __all__ = [
     "TurnRow",
     "build_timeline",
     "cut_point",
+    "error_lines",
     "render_text",
 ]

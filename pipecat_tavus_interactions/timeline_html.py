@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from .timeline import Span, Timeline, TurnRow, cut_point
+from .timeline import Span, Timeline, TurnRow, cut_point, error_lines
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d2330;
@@ -143,10 +143,9 @@ def render_html(timeline: Timeline, *, width: int = 560, title: str | None = Non
         f'<tr><td class="txt">{_text(r)}</td><td>{_svg(r, timeline.duration, width)}</td></tr>'
         for r in timeline.rows
     )
-    errors = "".join(
-        f'<div class="err">protocol error at {t:.2f} s: {escape(reason)}</div>'
-        for t, reason in timeline.errors
-    )
+    errors = "".join(f'<div class="err">{escape(line)}</div>' for line in error_lines(timeline))
+    if errors:
+        errors = f"<h2>Dropped messages (protocol errors)</h2>{errors}"
     dropped = (
         f'<p class="err">The recorder dropped {timeline.dropped} line(s).</p>'
         if timeline.dropped

@@ -147,7 +147,7 @@ class RecordingConnection(TavusConnection):
         self._depth = 0
         self._t = now
         header = {"k": "header", "format": FORMAT, "version": VERSION, "t": now, "w": wall()}
-        header["params"] = self.params.model_dump(mode="json")
+        header["params"] = self.params.model_dump(mode="json", exclude={"record_path"})
         sink(header)
 
     def _emit(self, record: dict[str, Any], effects: list | None) -> None:
