@@ -6,6 +6,7 @@ configured in one place. Each inbound mapping can be switched off.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -123,7 +124,7 @@ class TavusInteractionsParams(BaseModel):
     max_concurrent_tools: int = Field(default=64, ge=1)
     tool_respond_text: str = "The {name} lookup finished; please tell me what it found."
 
-    record_path: str | None = None
+    record_path: Path | None = None
     record_max_queue: int = Field(default=10_000, ge=1)
 
 

@@ -164,10 +164,12 @@ def bytes_arg(data: bytes | memoryview) -> str:
 def interaction_arg(interaction: Any) -> dict[str, Any]:
     """Encode an interaction for a call's ``args`` (its class and fields).
 
-    Anything that is not an interaction (a misuse the core refuses) is kept as its ``repr``.
+    Anything that is not an interaction (a misuse the core refuses) is kept as it is when
+    JSON holds it (so a replay hands the core the same thing), else as its ``repr``.
     """
     if not isinstance(interaction, ix.Interaction) or not is_dataclass(interaction):
-        return {"invalid": repr(interaction)}
+        plain = interaction is None or isinstance(interaction, str | int | float | bool)
+        return {"invalid": interaction if plain else repr(interaction)}
     values = {}
     for f in fields(interaction):
         value = getattr(interaction, f.name)
@@ -177,12 +179,14 @@ def interaction_arg(interaction: Any) -> dict[str, Any]:
     return {"type": type(interaction).__name__, "fields": values}
 
 
-def interaction_from_arg(arg: dict[str, Any]) -> ix.Interaction:
-    """Rebuild an interaction encoded by :func:`interaction_arg`.
+def interaction_from_arg(arg: dict[str, Any]) -> Any:
+    """Rebuild an interaction encoded by :func:`interaction_arg` (a misuse as recorded).
 
     Raises:
         UsageError: The recording holds something that is not a known interaction.
     """
+    if "invalid" in arg:
+        return arg["invalid"]
     cls = getattr(ix, str(arg.get("type")), None)
     if not (isinstance(cls, type) and issubclass(cls, ix.Interaction)):
         raise UsageError(f"the recording holds an interaction that cannot be rebuilt: {arg!r}")
