@@ -34,7 +34,7 @@ from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
-from .recorder import connection_for
+from .recorder import RecordWriter, connection_for
 from .tool_runner import ToolRunner
 
 
@@ -131,6 +131,11 @@ class TavusInteractions(BaseObject):
     def connection(self) -> TavusConnection:
         """The conversation core: the one source of truth for the protocol's state."""
         return self._conn
+
+    @property
+    def recorder(self) -> RecordWriter | None:
+        """The flight recorder's writer (``record_path``; its ``dropped`` count), or ``None``."""
+        return self._recorder
 
     @property
     def stats(self) -> Counter[str]:

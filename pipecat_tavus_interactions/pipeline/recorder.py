@@ -7,18 +7,19 @@ local interrupt, a tool outcome, a clock tick), what the call returned, and each
 sent to a :class:`RecordWriter`. The format is :mod:`~pipecat_tavus_interactions.core.recording`;
 ``python -m pipecat_tavus_interactions.replay`` replays, checks and draws a recording.
 
-The writer never blocks the pipeline: records go on a bounded queue (a full queue drops the
-record and counts it, reported in the ``end`` line) and a thread encodes, redacts and
-writes them to a line-buffered file, so every line written survives a crash of the process.
+The writer never blocks the pipeline: records go into a bounded buffer (a full buffer drops
+the record and counts it, reported in the ``end`` line) and a thread encodes, redacts and
+writes them every 50 ms to a line-buffered file, so every line written survives a crash of
+the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,22 @@ from ..params import TavusInteractionsParams
 #: The package version written in the header (read without importing the package root).
 VERSION = "0.1.0"
 
-_STOP = object()
-
 
 class RecordWriter:
-    """Writes records to a JSONL file from a thread, through a bounded queue."""
+    """Writes records to a JSONL file from a thread, through a bounded buffer.
+
+    The pipeline only appends to a deque (no lock, no wake-up); the thread wakes every
+    ``flush_interval_s``, encodes and redacts what accumulated, and writes it in one call to
+    a line-buffered file. A crash loses at most the records of the last interval.
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, max_queue: int = 10_000, secrets: Iterable = ()
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_queue: int = 10_000,
+        secrets: Iterable = (),
+        flush_interval_s: float = 0.05,
     ):
         """Open the file (truncated) and start the writer thread.
 
@@ -57,41 +66,53 @@ class RecordWriter:
             max_queue: How many records may wait; more are dropped and counted.
             secrets: Values masked wherever they appear (the ``TAVUS_API_KEY`` environment
                 variable's value is always added).
+            flush_interval_s: How often the thread writes what accumulated.
         """
         self.path = Path(path)
         api_key = os.environ.get("TAVUS_API_KEY")
         self._secrets = tuple(s for s in (*secrets, api_key) if s)
         self._file = self.path.open("w", encoding="utf-8", buffering=1)
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        #: Records dropped because the queue was full.
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._max = max_queue
+        self._interval = flush_interval_s
+        #: Records dropped because the buffer was full.
         self.dropped = 0
         #: Records that could not be encoded (written as an error line instead).
         self.failed = 0
+        self._closing = False
         self._closed = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tavus-recorder", daemon=True)
         self._thread.start()
 
     def put(self, record: dict[str, Any]) -> None:
-        """Queue one record; never blocks (a full queue drops it and counts)."""
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        """Buffer one record; never blocks (a full buffer drops it and counts)."""
+        if len(self._buffer) < self._max:
+            self._buffer.append(record)
+        else:
             self.dropped += 1
 
+    def _encode(self, record: dict[str, Any]) -> str:
+        try:
+            return encode(record, self._secrets)
+        except Exception as e:  # noqa: BLE001 - a record must never stop the recorder
+            self.failed += 1
+            return encode({"k": "error", "error": f"unencodable record: {e!r}"})
+
+    def _drain(self) -> None:
+        buffer = self._buffer
+        lines = []
+        while buffer:
+            lines.append(self._encode(buffer.popleft()) + "\n")
+        if lines:
+            self._file.write("".join(lines))
+
     def _loop(self) -> None:
-        get = self._queue.get
-        write = self._file.write
-        secrets = self._secrets
-        while True:
-            record = get()
-            if record is _STOP:
-                break
-            try:
-                line = encode(record, secrets)
-            except Exception as e:  # noqa: BLE001 - a record must never stop the recorder
-                self.failed += 1
-                line = encode({"k": "error", "error": f"unencodable record: {e!r}"})
-            write(line + "\n")
+        wake = self._wake
+        while not self._closing:
+            wake.wait(self._interval)
+            self._drain()
+        self._drain()
         self._file.close()
 
     def close(self, stats: Mapping[str, int] | None = None, *, timeout_s: float = 5.0) -> None:
@@ -99,19 +120,18 @@ class RecordWriter:
 
         Args:
             stats: The connection's counters, written in the ``end`` line.
-            timeout_s: How long to wait for the queue to drain.
+            timeout_s: How long to wait for the buffer to drain.
         """
         if self._closed:
             return
         self._closed = True
         end = {"k": "end", "w": time.time(), "dropped": self.dropped, "stats": dict(stats or {})}
-        for item in (end, _STOP):
-            try:
-                self._queue.put(item, timeout=timeout_s)
-            except queue.Full:
-                logger.warning(f"recorder: {self.path} did not drain; its end line is missing")
-                return
+        self._buffer.append(end)  # past the bound: the end line is never dropped
+        self._closing = True
+        self._wake.set()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.warning(f"recorder: {self.path} did not drain in {timeout_s} s")
 
     async def aclose(self, stats: Mapping[str, int] | None = None) -> None:
         """:meth:`close` without blocking the event loop."""
@@ -151,14 +171,15 @@ class RecordingConnection(TavusConnection):
         sink(header)
 
     def _emit(self, record: dict[str, Any], effects: list | None) -> None:
-        summaries, outs = summarize(effects or [])
+        summaries, outs = summarize(effects or ())
         record["fx"] = summaries
         sink = self._sink
         sink(record)
-        t = record["t"]
-        for out in outs:
-            out["t"] = t
-            sink(out)
+        if outs:
+            t = record["t"]
+            for out in outs:
+                out["t"] = t
+                sink(out)
 
     def _call(self, name: str, now: float | None, args: dict[str, Any], call: Callable):
         if self._depth:
@@ -184,7 +205,10 @@ class RecordingConnection(TavusConnection):
         if out is not None and not self._depth:
             self._t = now
             record = {"k": "in", "t": now, "w": self._wall(), "from": sender_id}
-            record.update(message_arg(message))
+            if message.__class__ is dict:
+                record["msg"] = message
+            else:
+                record.update(message_arg(message))
             self._emit(record, out)
         return out
 
