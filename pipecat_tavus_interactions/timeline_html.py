@@ -74,6 +74,14 @@ def _svg(row: TurnRow, duration: float, width: int) -> str:
         )
         tip = f"{tool.name}: {tool.status}{took}, {tool.delivery or '-'}"
         parts.append(_rect(tool.span, 32, 8, _COLORS["tool"], duration, width, tip))
+        end = tool.span.end if tool.span.end is not None else duration
+        x = _x(end, duration, width) + 4
+        anchor = "start" if x < width * 0.7 else "end"
+        x = x if anchor == "start" else _x(tool.span.start, duration, width) - 4
+        parts.append(
+            f'<text x="{x}" y="40" font-size="10" fill="#9a5b00" text-anchor="{anchor}">'
+            f"{escape(tool.name)}{escape(took)} ({escape(tool.status)})</text>"
+        )
     for t, who in row.interruptions:
         x = _x(t, duration, width)
         parts.append(
