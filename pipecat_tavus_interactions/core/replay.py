@@ -173,9 +173,10 @@ class Difference:
 
     def describe(self) -> str:
         """One paragraph naming the call, the message and both values."""
+        verb = "differ" if self.what.endswith("s") else "differs"
         return (
             f"line {self.step.line}: {self.step.name} at t={self.step.t:.3f}: the {self.what} "
-            f"differ at {self.path}\n  recorded: {_short(self.recorded)}\n"
+            f"{verb} at {self.path}\n  recorded: {_short(self.recorded)}\n"
             f"  replayed: {_short(self.replayed)}"
         )
 
