@@ -36,6 +36,8 @@ class Event(BaseModel):
         inference_id: Envelope-level inference id, when sent.
         timestamp: Unix epoch seconds (float) as stamped by Tavus, when sent.
         raw: The message as received (a dict).
+        dropped_fields: Optional fields whose value could not be read and were left out
+            (the event is kept; see DESIGN "field-level drift"), e.g. ``("duration",)``.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
@@ -50,6 +52,7 @@ class Event(BaseModel):
     inference_id: str | None = None
     timestamp: float | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    dropped_fields: tuple[str, ...] = ()
 
     @classmethod
     def from_wire(cls, base: dict[str, Any], **values: Any) -> Event:
@@ -99,6 +102,7 @@ class UtteranceEvent(Event):
         user_audio_analysis: Raven-1 tone/emotion analysis of a user turn, when present.
         user_visual_analysis: Raven-1 visual analysis of a user turn, when present.
         visual_context: Legacy visual context, when present.
+        interrupted: True when Tavus marks the utterance as cut off (``interrupted``).
     """
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("conversation.utterance",)
@@ -109,6 +113,7 @@ class UtteranceEvent(Event):
     user_audio_analysis: str | None = None
     user_visual_analysis: str | None = None
     visual_context: str | None = None
+    interrupted: bool = False
 
 
 class UtteranceStreamingEvent(Event):
@@ -146,7 +151,10 @@ class SpeakingEvent(Event):
     model, so state can be driven from either.
 
     Attributes:
-        role: Whose speaking state changed (``"pal"`` or ``"user"``).
+        role: Whose speaking state changed (``"pal"`` or ``"user"``). ``None`` only from
+            :func:`~pipecat_tavus_interactions.protocol.parse_message` for a role-agnostic
+            event sent without a readable ``role``: the conversation core then resolves it
+            from the speaking state it holds (the role whose span is open), or drops it.
         wire_role: The role as sent (or implied by the event name).
         speaking: True for started, False for stopped.
         role_agnostic: True for the ``conversation.started/stopped_speaking`` form.
@@ -154,7 +162,7 @@ class SpeakingEvent(Event):
         duration: On stopped events: seconds spoken, or ``None``.
     """
 
-    role: Role
+    role: Role | None
     wire_role: str
     speaking: bool
     role_agnostic: bool

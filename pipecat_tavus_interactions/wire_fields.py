@@ -28,6 +28,7 @@ from .exceptions import RemoteProtocolError
 __all__ = [
     "MAX_INBOUND_BYTES",
     "as_dict",
+    "content_over",
     "fail",
     "opt_float",
     "opt_int",
@@ -96,6 +97,39 @@ def as_dict(obj: object) -> dict[str, Any]:
     if isinstance(obj, Mapping):
         return dict(obj)
     raise fail("not_an_object", f"expected a JSON object, got {type(obj).__name__}", raw)
+
+
+def content_over(obj: object, limit: int) -> bool:
+    """Tell whether a decoded message holds more than ``limit`` bytes' worth of content.
+
+    Messages that arrive already decoded (a transport hands over dicts) skip the byte check
+    of :func:`as_dict`; this walks them instead: strings count their length, containers 8
+    per entry, other values 8. It stops as soon as the limit is passed. Depth is bounded
+    by the walk's own stack, never by recursion.
+
+    Args:
+        obj: The decoded message (or any JSON-shaped value).
+        limit: The budget, e.g. :data:`MAX_INBOUND_BYTES`.
+    """
+    budget = limit
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            budget -= len(o)
+        elif isinstance(o, Mapping):
+            budget -= 8 * len(o)
+            for k, v in o.items():
+                budget -= len(k) if isinstance(k, str) else 8
+                stack.append(v)
+        elif isinstance(o, list | tuple):
+            budget -= 8 * len(o)
+            stack.extend(o)
+        else:
+            budget -= 8
+        if budget < 0:
+            return True
+    return False
 
 
 def props_dict(msg: dict) -> dict[str, Any]:

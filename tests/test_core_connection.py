@@ -557,13 +557,14 @@ def test_a_non_tavus_app_message_is_not_ours():
 
 UTTERANCE = {"message_type": "conversation", "event_type": "conversation.utterance"}
 HI = {"role": "user", "speech": "hi"}
+TOOL_CALL = {"message_type": "conversation", "event_type": "conversation.tool_call"}
 
 
 @pytest.mark.parametrize(
     ("message", "reason"),
     [
         ('{"event_type": "conversation.utterance", ', "bad_json"),
-        (UTTERANCE | {"conversation_id": CID, "properties": {"role": "user"}}, "missing_field"),
+        (TOOL_CALL | {"conversation_id": CID, "properties": {"arguments": "{}"}}, "missing_field"),
         (UTTERANCE | {"conversation_id": "c9", "properties": HI}, "other_conversation"),
     ],
 )

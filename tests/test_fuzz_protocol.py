@@ -55,7 +55,10 @@ def check(obj: object) -> ev.Event | None:
     expected = ev.EVENT_TYPES.get(event.event_type)
     if expected is None:
         expected = ev.GuardrailEvent if "guardrail" in event.event_type else ev.UnknownEvent
+    if type(event) is ev.UnknownEvent and "role" in event.dropped_fields:
+        expected = ev.UnknownEvent  # an utterance nobody can attribute: surfaced, not acted on
     assert type(event) is expected
+    assert set(event.dropped_fields) <= set(type(event).model_fields) | {"role", "attempt"}
     # parse_message skips pydantic validation; re-validating must neither fail nor change a
     # value (a lax coercion such as "12" -> 12 would show up as a difference).
     dumped = event.model_dump(exclude={"raw"})

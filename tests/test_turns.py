@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -720,7 +719,6 @@ def test_memory_stays_flat_over_100k_turns():
             observe(user, 0.0)
             observe(stop, 0.0)
 
-    started = time.perf_counter()
     tracemalloc.start()
     try:
         turns(10_000)
@@ -729,12 +727,10 @@ def test_memory_stays_flat_over_100k_turns():
         peak_100k = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
     assert ledger.completed_count == 100_000
     assert ledger.current_turn_idx == 99_999
     assert [r.turn_idx for r in ledger.turns] == list(range(99_900, 100_000))
     assert peak_100k - peak_10k < 16 * 1024, (peak_10k, peak_100k)
-    assert elapsed < 10.0
 
 
 # --- order independence -------------------------------------------------------------------

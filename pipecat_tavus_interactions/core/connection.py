@@ -27,6 +27,7 @@ from ..params import TavusInteractionsParams
 from ..protocol import parse_message
 from . import effects as fx
 from .identity import ReplicaIdentity, looks_like_tavus
+from .inbound import InboundHandlers
 from .ordering import EventOrderer
 from .sender import Sender
 from .tools import ToolCalls
@@ -37,7 +38,7 @@ from .turns import TurnLedger
 REMOTE_INTERRUPT_WINDOW_S = 2.0
 
 
-class TavusConnection:
+class TavusConnection(InboundHandlers):
     """The protocol state of one Tavus conversation; see the module docstring."""
 
     def __init__(self, params: TavusInteractionsParams | None = None, *, now: float = 0.0):
@@ -154,14 +155,22 @@ class TavusConnection:
             event = parse_message(message)
         except RemoteProtocolError as e:
             return [self._report(e)]
+        out: list = []
+        if event.dropped_fields:
+            event = self._kept_with_dropped_fields(event, message, out)
+            if event is None:
+                return out
         cid = event.conversation_id
         ours = self.sender.conversation_id
         if cid is not None and ours and cid != ours:
             detail = f"conversation_id {cid!r} is not ours"
             return [self._report(RemoteProtocolError("other_conversation", detail, message))]
-        out: list = []
         orderer = self.orderer
+        before = orderer.restarted_with
         for accepted in orderer.push(event, now):
+            if accepted is orderer.restarted_with and accepted is not before:
+                # A new seq counter (a new replica session): a new turn numbering too.
+                out += [fx.TurnCompleted(turn) for turn in self.ledger.restart()]
             self._dispatch(accepted, now, out)
         if orderer.pending:
             self._moved = True  # a gap is held: its window may end before other deadlines
@@ -173,150 +182,27 @@ class TavusConnection:
         self.stats[f"dropped_{reason}"] += 1
         return fx.ProtocolErrorReported(error, count <= 5 or count % 100 == 0, count)
 
-    def _dispatch(self, event: ev.Event, now: float, out: list) -> None:
-        completed = self.ledger.observe(event, now)
-        out.append(fx.EventAccepted(event))
-        kind = type(event)
-        # Replica snapshots before the final one are two thirds of the traffic and change
-        # nothing here (the ledger above keeps them).
-        if kind is not ev.UtteranceStreamingEvent or event.final or event.role == ev.ROLE_USER:
-            handler = self._handlers.get(kind)
-            if handler is not None:
-                handler(event, now, out)
-        for turn in completed:
-            out.append(fx.TurnCompleted(turn))
-
-    def _on_unknown(self, event: ev.UnknownEvent, now: float, out: list) -> None:
-        self.stats["unknown_events"] += 1
-
-    def _on_present(self, event: ev.ReplicaPresentEvent, now: float, out: list) -> None:
-        if not self._heartbeats_seen:
-            self._heartbeats_seen = True
-            self._moved = True
-        if not self.ready and not self._shutting_down and not self._left_room:
-            # The first heartbeat also says the replica is there.
-            self._replica_joined(event, now, out)
-
-    def _on_shutdown(self, event: ev.ShutdownEvent, now: float, out: list) -> None:
-        self._shutting_down = True
-        self._stop_speaking(out)
-        out.append(fx.Shutdown(event, self.params.end_on_shutdown))
-
-    def _on_utterance(self, event: ev.UtteranceEvent, now: float, out: list) -> None:
-        if event.role != ev.ROLE_USER:
-            out.append(
-                fx.Utterance(ev.ROLE_PAL, event.speech, event.turn_idx, False, False, False, event)
-            )
-            return
-        injected = self.sender.take_injected(event.speech)
-        if injected and event.turn_idx is not None:
-            self.ledger.mark_injected(event.turn_idx)
-        if self.params.emit_transcriptions and not injected:
-            out.append(fx.UserTranscript(event.speech, True, event))
-        if self._pending_user_stop:
-            # A proposed stop must follow the final transcription, which Tavus sends after
-            # the stop event.
-            self._pending_user_stop = False
-            out.append(fx.UserTurn(False))
-        out.append(
-            fx.Utterance(ev.ROLE_USER, event.speech, event.turn_idx, False, False, injected, event)
-        )
-
-    def _on_streaming(self, event: ev.UtteranceStreamingEvent, now: float, out: list) -> None:
-        if event.role == ev.ROLE_USER:
-            if not event.final and self.params.emit_transcriptions:
-                out.append(fx.UserTranscript(event.speech, False, event))
-            return
-        interrupted = event.is_interrupted
-        out.append(
-            fx.Utterance(ev.ROLE_PAL, event.speech, event.turn_idx, True, interrupted, False, event)
-        )
-        if interrupted:
-            self._replica_interrupted(event, now, out)
-
-    def _on_speaking(self, event: ev.SpeakingEvent, now: float, out: list) -> None:
-        if event.role == ev.ROLE_USER:
-            self._user_speaking_changed(event.speaking, out)
-            return
-        if event.speaking:
-            if not self.speaking:
-                self.speaking = True
-                self._interrupt_reported = None
-                if self.params.emit_bot_speaking:
-                    out.append(fx.ReplicaSpeaking(True))
-                    self._next_tick = now + self.params.bot_speaking_interval_s
-                    self._moved = True
-            return
-        self._stop_speaking(out)
-        if event.interrupted:
-            self._replica_interrupted(event, now, out)
-
-    def _on_legacy_interrupted(self, event: ev.Event, now: float, out: list) -> None:
-        self._stop_speaking(out)
-        self._replica_interrupted(event, now, out)
-
-    def _on_tool_call(self, event: ev.ToolCallEvent, now: float, out: list) -> None:
-        call = self.tools.accept(event, now)
-        if call is None:
-            self.stats["tool_call_repeats"] += 1
-            return
-        out.append(fx.RunTool(call))
-
-    def _stop_speaking(self, out: list) -> None:
-        if not self.speaking:
-            return
-        self.speaking = False
-        self._next_tick = None
-        if self.params.emit_bot_speaking:
-            out.append(fx.ReplicaSpeaking(False))
-
-    def _user_speaking_changed(self, speaking: bool, out: list) -> None:
-        if speaking == self._user_speaking:
-            return
-        self._user_speaking = speaking
-        if not self._user_frames or self.params.user_turn_frames == "none":
-            return
-        if speaking or self.params.user_turn_frames == "speaking":
-            out.append(fx.UserTurn(speaking))
-        else:
-            self._pending_user_stop = True
-
-    def _replica_interrupted(self, event: ev.Event, now: float, out: list) -> None:
-        key = (event.turn_idx, event.inference_id)
-        reported = self._interrupt_reported
-        if reported is not None and (reported == key or event.inference_id is None):
-            return  # one interruption, reported by several events
-        self._interrupt_reported = key
-        self.stats["replica_interrupted"] += 1
-        broadcast = self.params.interrupt_pipeline_on_barge_in
-        if broadcast:
-            self._remote_interrupt_at = now
-        out.append(fx.ReplicaInterrupted(event.turn_idx, event.inference_id, event, broadcast))
-
-    def _replica_joined(self, event: ev.Event | None, now: float, out: list) -> None:
-        if self.ready:
-            return
-        self.sender.ready = True
-        self._moved = True
-        out += self.sender.release(now)
-        out.append(fx.ReplicaJoined(event))
-
-    def _replica_gone(self, reason: str, now: float, out: list) -> None:
-        if not self.ready:
-            return
-        self.sender.ready = False
-        self._moved = True
-        self._stop_speaking(out)
-        for turn in self.ledger.end_open_span(ev.ROLE_PAL):
-            out.append(fx.TurnCompleted(turn))
-        out.append(fx.ReplicaLeft(reason, self._shutting_down))
-
     def participant_joined(self, participant: Mapping[str, Any], *, now: float) -> list:
-        """A participant joined the room (learns the replica's participant id)."""
-        if self.identity.matches(participant):
-            self._left_room = False
-            self.set_replica_participant(participant["id"])
-        return []
+        """A participant joined the room (learns the replica's participant id).
+
+        Once the replica is known it does not move: a second participant matching the
+        name rules is reported (``second_replica``) and its messages are dropped as foreign
+        until the real replica leaves the room.
+        """
+        if not self.identity.matches(participant):
+            return []
+        pid = participant.get("id")
+        known = self.identity.participant_id
+        if known is not None and pid != known and not self._left_room:
+            detail = f"participant {pid!r} also looks like the replica; {known!r} stays it"
+            return [self._report(RemoteProtocolError("second_replica", detail, participant))]
+        out: list = []
+        if self._left_room:  # the replica joined again: a new session, a new seq counter
+            for event in self.orderer.new_session():
+                self._dispatch(event, now, out)
+        self._left_room = False
+        self.set_replica_participant(pid)
+        return out
 
     def participant_left(self, participant_id: str | None, *, now: float) -> list:
         """A participant left the room (the replica leaving ends its presence)."""

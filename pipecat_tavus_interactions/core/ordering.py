@@ -35,13 +35,13 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
 from heapq import heappop, heappush
 
 from loguru import logger
 
 from .. import events as ev
 from ..exceptions import ConfigurationError
+from .dedup import ContentDedup
 
 # Lower bound of the "never seen" range below the first seq (seq values are integers).
 _BELOW_ALL = -(2**63)
@@ -49,8 +49,15 @@ _ABOVE_ALL = 2**63
 
 _ids = itertools.count()
 
+# What a seq's content is compared by: the two forms of one speaking transition (which
+# might share a seq) are one family; every other model is its own.
+_FAMILY: dict[type[ev.Event], object] = {
+    cls: ("speaking", "started" in cls.EVENT_TYPES[0]) if issubclass(cls, ev.SpeakingEvent) else cls
+    for cls in (*ev.EVENT_MODELS, ev.UnknownEvent)
+}
 
-class EventOrderer:
+
+class EventOrderer(ContentDedup):
     """Re-orders events by ``seq`` and drops duplicate deliveries, twins and forms.
 
     Feed every parsed event to :meth:`push` and act on the events it returns, in the order
@@ -60,9 +67,15 @@ class EventOrderer:
     ``seq`` rules: the first ``seq`` seen sets the baseline. ``seq`` equal to the next
     expected one is released with any held successors that are now contiguous; a higher one
     is held (a gap); a lower one is either late (its ``seq`` was given up with a gap, or is
-    below the baseline: released at once) or a duplicate (dropped). A ``seq`` more than
-    ``restart_distance`` below the expected one means the counter restarted (a new replica
-    session): everything held is released and the new value becomes the baseline.
+    below the baseline: released at once) or a copy. A copy is told by its content: the
+    class, ``timestamp`` and ``turn_idx`` of the last ``restart_distance`` released ``seq``
+    values are remembered, and only the same ``seq`` with the same content is a duplicate
+    (dropped, counted). The counter restarted (a new replica session) when a lower ``seq``
+    comes with new content, or lies more than ``restart_distance`` below (beyond what is
+    remembered): everything held is released, the new value becomes the baseline, and
+    :attr:`restarted_with` names the first event of the new counter (the conversation core
+    starts a new turn numbering there). :meth:`new_session` says so in advance, when the
+    replica left the room and joined again.
 
     Speaking transitions are identified by ``(role, speaking, turn_idx, inference_id)``.
     When the ``inference_id`` is missing on either side, a second "started" for a role that is
@@ -84,7 +97,7 @@ class EventOrderer:
         window_s: float = 0.05,
         dedup_memory: int = 512,
         max_held: int = 1024,
-        restart_distance: int = 10_000,
+        restart_distance: int = 1024,
     ):
         """Create an orderer.
 
@@ -95,8 +108,8 @@ class EventOrderer:
                 remembered (at most twice that); older ones are forgotten, oldest first.
             max_held: How many events may be held at once. Past that, the oldest gap is
                 released early and counted as ``overflow``.
-            restart_distance: A ``seq`` this far below the expected one is taken as a
-                restarted counter rather than a stale duplicate.
+            restart_distance: How many released ``seq`` values are remembered with their
+                content; a ``seq`` further below the expected one is a restarted counter.
 
         Raises:
             ConfigurationError: A size or duration is not positive.
@@ -110,6 +123,12 @@ class EventOrderer:
         self._dedup_memory = dedup_memory
         self._max_held = max_held
         self._restart_distance = restart_distance
+        # What the last ``restart_distance`` released seqs carried, slot = seq % distance.
+        self._ring_seq: list[int | None] = [None] * restart_distance
+        self._ring_content: list[tuple | None] = [None] * restart_distance
+        #: The first event of the newest ``seq`` counter after a restart (else ``None``).
+        self.restarted_with: ev.Event | None = None
+        self._new_session = False
 
         self._expected: int | None = None
         self._held: dict[int, ev.Event] = {}
@@ -135,22 +154,6 @@ class EventOrderer:
     def __str__(self) -> str:
         return self._name
 
-    def _content_filters(self) -> dict[type[ev.Event], Callable[[ev.Event], bool]]:
-        """The twin and form filter of each event model (subclasses share their base's)."""
-        bases = (
-            (ev.SpeakingEvent, self._filter_speaking),
-            (ev.UtteranceStreamingEvent, self._filter_streaming),
-            (ev.UtteranceEvent, self._filter_utterance),
-            (ev.ToolCallEvent, self._filter_tool_call),
-        )
-        filters: dict[type[ev.Event], Callable[[ev.Event], bool]] = {}
-        for cls in ev.EVENT_MODELS:
-            for base, check in bases:
-                if issubclass(cls, base):
-                    filters[cls] = check
-                    break
-        return filters
-
     # --- public API -------------------------------------------------------------------
 
     def push(self, event: ev.Event, now: float) -> list[ev.Event]:
@@ -169,6 +172,9 @@ class EventOrderer:
             self._no_seq += 1
         elif seq == self._expected and not self._held:
             self._expected = seq + 1
+            i = seq % self._restart_distance
+            self._ring_seq[i] = seq
+            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
         else:
             return self._push_slow(event, seq, now)
         # The fast path: in order, nothing held. Only twins and forms can still drop it.
@@ -226,6 +232,19 @@ class EventOrderer:
             self._gaps_released += 1
         return out
 
+    def new_session(self) -> list[ev.Event]:
+        """A new replica session starts (it joined again): the next ``seq`` is a new baseline.
+
+        Returns:
+            The held events of the old session, released in order (as :meth:`flush`).
+        """
+        out = self.flush()
+        self._expected = None
+        self._given_up = []
+        self._ring_seq = [None] * self._restart_distance
+        self._new_session = True
+        return out
+
     @property
     def pending(self) -> int:
         """The number of events held right now."""
@@ -265,6 +284,10 @@ class EventOrderer:
         if expected is None:
             # The first seq is the baseline; anything below it was never seen, so it counts
             # as a given-up range and such events are released as late.
+            if self._new_session:
+                self._new_session = False
+                self._restarts += 1
+                self.restarted_with = event
             self._given_up = [(_BELOW_ALL, seq - 1)]
             self._expected = seq + 1
             self._release(event, out)
@@ -282,9 +305,21 @@ class EventOrderer:
         elif self._take_given_up(seq):
             self._late += 1
             self._release(event, out)
+        elif self._new_content(event, seq):
+            self._restart(event, seq, out)  # the seq came back with other content
         else:
             self._duplicate_seq += 1
         return out
+
+    def _new_content(self, event: ev.Event, seq: int) -> bool:
+        """Tell whether ``seq`` was released before with other content (a new counter).
+
+        Within ``restart_distance`` every released seq is remembered, so a seq that is not
+        was never released: a gap given up long ago, whose copy is dropped (counted).
+        """
+        i = seq % self._restart_distance
+        content = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
+        return self._ring_seq[i] == seq and self._ring_content[i] != content
 
     def _hold(self, event: ev.Event, seq: int, now: float, out: list[ev.Event]) -> None:
         held = self._held
@@ -348,99 +383,26 @@ class EventOrderer:
         return True
 
     def _restart(self, event: ev.Event, seq: int, out: list[ev.Event]) -> None:
-        logger.debug(f"{self}: seq went back from {self._expected} to {seq}; counter restarted")
+        logger.info(f"{self}: seq went back from {self._expected} to {seq}; counter restarted")
         self._restarts += 1
         while self._held:
             self._give_up_gap(out)
         self._given_up = [(_BELOW_ALL, seq - 1)]
+        self._ring_seq = [None] * self._restart_distance
         self._expected = seq + 1
+        self.restarted_with = event
         self._release(event, out)
 
     def _release(self, event: ev.Event, out: list[ev.Event]) -> None:
+        seq = event.seq
+        if seq is not None:
+            i = seq % self._restart_distance
+            self._ring_seq[i] = seq
+            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
         check = self._filters.get(event.__class__)
         if check is None or check(event):
             self._released += 1
             out.append(event)
-
-    # --- content de-duplication -------------------------------------------------------
-
-    def _rotate(self) -> None:
-        """Start a new key generation; the oldest one is forgotten."""
-        self._old_keys = self._keys
-        self._keys = {}
-
-    def _first_time(self, key: tuple) -> bool:
-        """Remember a content key; False (a twin, counted) when it was seen already."""
-        keys = self._keys
-        if key in keys or key in self._old_keys:
-            self._duplicate_twin += 1
-            return False
-        keys[key] = None
-        if len(keys) >= self._dedup_memory:
-            self._rotate()
-        return True
-
-    def _filter_utterance(self, e: ev.Event) -> bool:
-        turn = e.turn_idx
-        inference_id = e.inference_id
-        if turn is None and inference_id is None:
-            return True
-        key = (0, e.role, turn, inference_id, e.speech)
-        return self._first_time(key)
-
-    def _filter_streaming(self, e: ev.Event) -> bool:
-        turn = e.turn_idx
-        inference_id = e.inference_id
-        if turn is None and inference_id is None:
-            return True
-        key = (1, e.role, turn, inference_id, e.content_index, e.final, e.is_interrupted, e.speech)
-        return self._first_time(key)
-
-    def _filter_tool_call(self, e: ev.Event) -> bool:
-        call_id = e.tool_call_id
-        if call_id is None:
-            return True
-        key = (2, e.event_type, call_id)
-        return self._first_time(key)
-
-    def _filter_speaking(self, e: ev.Event) -> bool:
-        role = e.role
-        speaking = e.speaking
-        turn = e.turn_idx
-        # The user's id changes while the user talks: compare user transitions by
-        # alternation only.
-        inference_id = None if role == ev.ROLE_USER else e.inference_id
-        last = self._speaking.get(role)
-        if (
-            last is not None
-            and last[0] == speaking
-            and last[1] == turn
-            and (inference_id is None or last[2] is None or last[2] == inference_id)
-        ):
-            return self._speaking_copy(e, last[3])
-        types = [e.event_type]
-        if inference_id is not None:
-            # The other form may come after an intervening transition; the id still tells.
-            key = (3, role, speaking, turn, inference_id)
-            keys = self._keys
-            seen = keys.get(key) or self._old_keys.get(key)
-            if seen is not None:
-                return self._speaking_copy(e, seen)
-            keys[key] = types
-            if len(keys) >= self._dedup_memory:
-                self._rotate()
-        self._speaking[role] = (speaking, turn, inference_id, types)
-        return True
-
-    def _speaking_copy(self, e: ev.Event, types: list[str]) -> bool:
-        """Count a repeated speaking transition as a twin or as another form; drop it."""
-        if e.event_type in types:
-            # Same event type and (normalised) role: the pal/replica twin.
-            self._duplicate_twin += 1
-        else:
-            types.append(e.event_type)
-            self._duplicate_form += 1
-        return False
 
 
 __all__ = ["EventOrderer"]

@@ -111,7 +111,8 @@ class ToolCalls:
             call_id=call_id,
             name=event.name,
             arguments=dict(event.arguments),
-            turn_idx=event.turn_idx,
+            # The turn the ledger put the call in (an absurd turn_idx is not a turn).
+            turn_idx=self._ledger.last_turn_idx,
             event=event,
             perception=isinstance(event, ev.PerceptionToolCallEvent),
             error=error,
@@ -124,7 +125,7 @@ class ToolCalls:
             seq=event.seq,
             started_at=now,
         )
-        self._ledger.record_tool_call(event.turn_idx, record)
+        self._ledger.record_tool_call(call.turn_idx, record)
         return call
 
     def settle(
@@ -189,12 +190,16 @@ class ToolCalls:
         return out
 
     def is_stale(self, call: ToolCall) -> bool:
-        """Tell whether the call's turn was superseded or its reply interrupted."""
+        """Tell whether the call's turn was superseded or its reply interrupted.
+
+        Superseded means a later turn started in the conversation's own order (the
+        ledger's current turn is another one), whatever the raw ``turn_idx`` numbers are.
+        """
         if call.turn_idx is None:
             return False
         ledger = self._ledger
         current = ledger.current_turn_idx
-        if current is not None and current > call.turn_idx:
+        if current is not None and current != call.turn_idx:
             return True
         record = ledger.get(call.turn_idx)
         return bool(record is not None and record.replica_interrupted)

@@ -34,18 +34,13 @@ Memory is bounded: only the last ``max_turns`` records are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import events as ev
 from ..exceptions import ConfigurationError
+from .ledger_calls import ToolCallBook
 from .records import (
     SpeakingSpan,
-    ToolCallRecord,
-    ToolCallStatus,
     TurnRecord,
-    find_call,
-    has_pending,
-    same_call,
 )
 
 
@@ -60,7 +55,25 @@ class _Scratch:
     reply_stopped: bool = False
     # A newer turn started while the replica was still speaking this turn's reply.
     superseded: bool = False
+    # The tool calls by id and by seq (index into record.tool_calls), and how many pend:
+    # per-call work stays O(1) however many calls a turn has.
+    spoken_prefix: str = ""  # the spoken text of every inference but the newest, joined
+    call_ids: dict[str, int] = field(default_factory=dict)
+    call_seqs: dict[int, int] = field(default_factory=dict)
+    pending: int = 0
 
+
+#: Text a turn record keeps per field (user, intended, spoken); the rest is cut off.
+MAX_TURN_TEXT = 16_384
+#: Inferences whose text a turn keeps apart (a filler and the answer are two).
+MAX_TURN_INFERENCES = 64
+# A turn_idx first seen this far below the current one is a late event of an older turn.
+_LATE_TURNS = 8
+# Further than this from the current turn, a new turn_idx is suspect: one absurd value is
+# ignored (the event belongs to the current turn); _RESTART_CONFIRM events in a row that
+# agree on a new numbering are a restarted counter.
+_MAX_TURN_STEP = 1_000
+_RESTART_CONFIRM = 3
 
 # Event types that belong to the current turn when they carry no turn_idx.
 _TURN_BOUND = (
@@ -72,7 +85,7 @@ _TURN_BOUND = (
 )
 
 
-class TurnLedger:
+class TurnLedger(ToolCallBook):
     """Keeps a :class:`TurnRecord` per turn and reports each turn's completion once.
 
     Feed it events in the order :class:`~.ordering.EventOrderer`
@@ -100,6 +113,13 @@ class TurnLedger:
         self._speaking: dict[str, tuple[TurnRecord, SpeakingSpan]] = {}  # open span per role
         self._scratch: dict[int, _Scratch] = {}  # working state of the kept records
         self._completed_count = 0
+        self._suspect: tuple[int, int] | None = None  # (far turn_idx, events agreeing)
+        #: The turn the last observed event was put in (``None``: none).
+        self.last_turn_idx: int | None = None
+        #: How many events had a ``turn_idx`` that was ignored as absurd.
+        self.turn_idx_ignored = 0
+        #: How many times the turn numbering started over (a new replica session).
+        self.restarts = 0
 
     def __str__(self) -> str:
         return f"{type(self).__name__}(current={self._current})"
@@ -144,7 +164,9 @@ class TurnLedger:
         done: list[TurnRecord] = []
         record = self._record_for(event, done)
         if record is None:
+            self.last_turn_idx = None
             return done
+        self.last_turn_idx = record.turn_idx
         record.event_count += 1
         seq = event.seq
         if seq is not None:
@@ -181,18 +203,61 @@ class TurnLedger:
         return self._record(turn_idx, done)
 
     def _record(self, turn_idx: int, done: list[TurnRecord]) -> TurnRecord | None:
-        """Return the record of ``turn_idx``, starting the turn (and completing older ones)."""
+        """Return the record of ``turn_idx``, starting the turn (and completing older ones).
+
+        Turns are ordered by when they start in the conversation, not by the number alone:
+        see :data:`_MAX_TURN_STEP` for how an absurd value or a restart is told apart.
+        """
         current = self._current
-        if current is not None and turn_idx <= current:
+        if current is not None:
             record = self._records.get(turn_idx)
             if record is not None or turn_idx == current:
+                self._suspect = None
                 return record
-            if self._dropped_upto is not None and turn_idx <= self._dropped_upto:
-                return None  # its record was dropped already; don't bring it back
-            # First sight of a turn older than the current one: it is already superseded.
-            record = self._new_record(turn_idx, done)
-            self._complete(record, done)
-            return record
+            step = turn_idx - current
+            if -_LATE_TURNS <= step < 0:
+                if self._dropped_upto is not None and turn_idx <= self._dropped_upto:
+                    return None  # its record was dropped already; don't bring it back
+                # First sight of a turn older than the current one: already superseded.
+                record = self._new_record(turn_idx, done)
+                self._complete(record, done)
+                return record
+            if not 0 < step <= _MAX_TURN_STEP:
+                if not self._restart_confirmed(turn_idx):
+                    self.turn_idx_ignored += 1
+                    return self._records.get(current)
+                done += self.restart()
+            self._suspect = None
+        return self._start_turn(turn_idx, done)
+
+    def _restart_confirmed(self, turn_idx: int) -> bool:
+        """Count a far ``turn_idx``; True once enough events in a row agree on it."""
+        suspect = self._suspect
+        n = 1
+        if suspect is not None and 0 <= turn_idx - suspect[0] <= _LATE_TURNS:
+            n = suspect[1] + 1
+        if n < _RESTART_CONFIRM:
+            self._suspect = (turn_idx, n)
+            return False
+        return True
+
+    def restart(self) -> list[TurnRecord]:
+        """The turn numbering starts over (a new replica session): complete every open turn.
+
+        The old records are dropped (their completion was reported), so the new session's
+        ``turn_idx`` values never land in an old turn of the same number.
+
+        Returns:
+            The turns completed, oldest first.
+        """
+        done = self.flush(0.0)
+        self.restarts += 1
+        for store in (self._records, self._open, self._scratch, self._speaking):
+            store.clear()
+        self._current = self._dropped_upto = self._suspect = None
+        return done
+
+    def _start_turn(self, turn_idx: int, done: list[TurnRecord]) -> TurnRecord:
         open_turns = self._open
         if len(open_turns) == 1:
             self._supersede(next(iter(open_turns.values())), done)
@@ -260,15 +325,21 @@ class TurnLedger:
     def _on_utterance(self, event: ev.UtteranceEvent, record: TurnRecord) -> None:
         if event.role == ev.ROLE_USER:
             text = event.speech
-            record.user_text = text if record.user_text is None else f"{record.user_text} {text}"
+            if record.user_text is not None:
+                if len(record.user_text) >= MAX_TURN_TEXT:
+                    return
+                text = f"{record.user_text} {text}"
+            record.user_text = text[:MAX_TURN_TEXT]
             if event.user_audio_analysis is not None:
                 record.user_audio_analysis = event.user_audio_analysis
         else:
             # Keyed by inference so a filler and the answer both count, a copy does not.
             scratch = self._st(record)
             intended = scratch.intended
-            intended[event.inference_id] = event.speech
-            record.replica_intended_text = " ".join(intended.values())
+            key = event.inference_id
+            if key in intended or len(intended) < MAX_TURN_INFERENCES:
+                intended[key] = event.speech[:MAX_TURN_TEXT]
+                record.replica_intended_text = " ".join(intended.values())[:MAX_TURN_TEXT]
             scratch.has_reply = True
 
     def _on_streaming(self, event: ev.UtteranceStreamingEvent, record: TurnRecord) -> None:
@@ -276,7 +347,8 @@ class TurnLedger:
             return
         key = event.inference_id
         index = event.content_index if event.content_index is not None else -1
-        spoken = self._st(record).spoken
+        scratch = self._st(record)
+        spoken = scratch.spoken
         best = spoken.get(key)
         if best is not None:
             was_final, best_index, _ = best
@@ -285,8 +357,19 @@ class TurnLedger:
                 return
             if index < best_index and not (event.final and not was_final):
                 return
-        spoken[key] = (event.final, index, event.speech)
-        record.replica_spoken_text = " ".join(s[2] for s in spoken.values())
+        elif len(spoken) >= MAX_TURN_INFERENCES:
+            return
+        speech = event.speech[:MAX_TURN_TEXT]
+        if best is None and spoken:  # a new inference: the text so far becomes the prefix
+            scratch.spoken_prefix = f"{record.replica_spoken_text} "
+        spoken[key] = (event.final, index, speech)
+        if best is None or next(reversed(spoken)) == key:
+            text = scratch.spoken_prefix + speech  # the newest inference: O(1) in the count
+        else:  # an older inference's late snapshot (rare): join them all again
+            *older, newest = spoken.values()
+            scratch.spoken_prefix = "".join(f"{s[2]} " for s in older)
+            text = scratch.spoken_prefix + newest[2]
+        record.replica_spoken_text = text[:MAX_TURN_TEXT]
         if event.final and event.is_interrupted:
             record.replica_interrupted = True
 
@@ -346,7 +429,7 @@ class TurnLedger:
             return
         if scratch.has_reply or owner.user_text is not None:
             scratch.reply_stopped = True
-            if not owner.completed and not has_pending(owner.tool_calls):
+            if not owner.completed and not scratch.pending:
                 self._complete(owner, done)
 
     def end_open_span(self, role: ev.Role) -> list[TurnRecord]:
@@ -372,90 +455,6 @@ class TurnLedger:
     def _update_latency(record: TurnRecord) -> None:
         if record.user_stopped_ts is not None and record.replica_started_ts is not None:
             record.response_latency_s = record.replica_started_ts - record.user_stopped_ts
-
-    def _on_tool_call(self, event: ev.ToolCallEvent, record: TurnRecord, now: float) -> None:
-        call = ToolCallRecord(
-            name=event.name,
-            tool_call_id=event.tool_call_id,
-            arguments=dict(event.arguments),
-            seq=event.seq,
-            started_at=now,
-        )
-        # Tool-call bookkeeping may have recorded this call already (with its own id for it).
-        if not any(same_call(c, call) for c in record.tool_calls):
-            record.tool_calls.append(call)
-
-    # --- tool calls and the driver ---------------------------------------------------------
-
-    def record_tool_call(self, turn_idx: int | None, record: ToolCallRecord) -> None:
-        """Add a tool call to a turn, or replace the one with the same id (or ``seq``).
-
-        The ledger already records calls it observes as ``tool_call`` events; the tool
-        bridge calls this to put in its own view (its start time, delivery).
-
-        Args:
-            turn_idx: The turn, or ``None`` for the current one.
-            record: The call.
-        """
-        turn = self._turn(turn_idx)
-        if turn is None:
-            return
-        for i, existing in enumerate(turn.tool_calls):
-            if same_call(existing, record):
-                if record.started_at is None:
-                    record.started_at = existing.started_at
-                turn.tool_calls[i] = record
-                return
-        turn.tool_calls.append(record)
-
-    def record_tool_result(
-        self,
-        turn_idx: int | None,
-        tool_call_id_or_name: str,
-        *,
-        status: ToolCallStatus,
-        result: Any = None,
-        error: str | None = None,
-        finished_at: float | None = None,
-        delivery: str | None = None,
-    ) -> list[TurnRecord]:
-        """Record the outcome of a tool call; this may complete its turn.
-
-        The call is found by ``tool_call_id`` first, then as the first pending call with that
-        name. With ``turn_idx=None`` every kept turn is searched, newest first.
-
-        Args:
-            turn_idx: The turn of the call, or ``None`` when unknown.
-            tool_call_id_or_name: The call's ``tool_call_id``, or its name for calls without.
-            status: ``"success"``, ``"error"``, ``"timeout"`` or ``"stale"``.
-            result: The handler's result.
-            error: Why it failed.
-            finished_at: When the result was recorded (our monotonic clock).
-            delivery: How the result went back to Tavus.
-
-        Returns:
-            The turn it completed (a one-element list), or an empty list.
-        """
-        if turn_idx is None:
-            candidates = sorted(self._records.values(), key=lambda r: -r.turn_idx)
-        else:
-            turn = self._records.get(turn_idx)
-            candidates = [] if turn is None else [turn]
-        for turn in candidates:
-            call = find_call(turn.tool_calls, tool_call_id_or_name)
-            if call is None:
-                continue
-            call.status = status
-            call.result = result
-            call.error = error
-            call.finished_at = finished_at
-            call.delivery = delivery
-            done: list[TurnRecord] = []
-            stopped = self._st(turn).reply_stopped
-            if not turn.completed and stopped and not has_pending(turn.tool_calls):
-                self._complete(turn, done)
-            return done
-        return []
 
     def mark_injected(self, turn_idx: int | None) -> None:
         """Mark a turn's user text as our own ``respond`` (not something the user said).

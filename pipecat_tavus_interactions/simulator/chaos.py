@@ -279,9 +279,9 @@ class ChaosStream:
             {"message_type": "conversation", "event_type": 17, "conversation_id": cid},
             {
                 "message_type": "conversation",
-                "event_type": "conversation.utterance",
+                "event_type": "",
                 "conversation_id": cid,
-                "properties": {"role": 5, "speech": ["not", "a", "string"]},
+                "properties": {"role": "user", "speech": "an empty event_type"},
             },
             {
                 "message_type": "conversation",
