@@ -7,7 +7,8 @@
   replica joins and greets, the user asks, the replica calls a tool (answered), answers,
   the user barges in, perception analysis, shutdown.
 - ``malformed_mixed.jsonl``: the same conversation with every malformed fixture case
-  (``tests/fixtures/malformed/cases.json``) sent by the replica in between.
+  (``tests/fixtures/malformed/cases.json``) sent by the replica in between, and the lenient
+  cases (an event with one bad field) at the end.
 - ``chaos_quickstart.jsonl``: the quickstart's bot against the simulator under chaos
   (re-ordering, duplicates, heartbeat noise, foreign senders, garbage).
 - ``quickstart.jsonl``: the quickstart's conversation (the README's screenshot), in real time.
@@ -145,7 +146,8 @@ def docs_recording(path: Path, *, malformed: bool = False) -> None:
     )
     conn = RecordingConnection(params, now=100.0, sink=writer.put, wall=lambda: 1746000000.0)
     script = _docs_script()
-    bad = json.loads((FIXTURES / "malformed/cases.json").read_text())["cases"] if malformed else []
+    cases = json.loads((FIXTURES / "malformed/cases.json").read_text())
+    bad = cases["cases"] if malformed else []
     conn.participant_joined(
         {"id": REPLICA, "info": {"userName": "Maya", "userId": "tavus-replica-r90bbd427f71"}},
         now=100.0,
@@ -161,6 +163,10 @@ def docs_recording(path: Path, *, malformed: bool = False) -> None:
         for case in bad[i :: len(script)]:
             raw = case["text"] if "text" in case else case["message"]
             conn.receive(raw, sender_id=REPLICA, now=now + 0.02)
+    # The lenient cases are events with one bad field (dropped and reported): they come
+    # last, so only the last turn can change.
+    for k, case in enumerate(cases["lenient"] if malformed else []):
+        conn.receive(case["message"], sender_id=REPLICA, now=109.6 + k * 0.01)
     conn.participant_left(REPLICA, now=110.0)
     conn.finish(now=110.0)
     writer.close(conn.stats)
