@@ -333,3 +333,21 @@ def test_html_escapes_what_was_said():
     timeline.rows[1].record.user_text = "<script>alert(1)</script>"
     page = render_html(timeline)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_every_call_that_changes_the_core_is_recorded_and_replayed():
+    import inspect
+
+    from pipecat_tavus_interactions.core.connection import TavusConnection
+    from pipecat_tavus_interactions.core.replay import _calls
+
+    queries = {"echo_in_flight", "next_deadline"}  # they change nothing a replay can see
+    public = {
+        name
+        for name, member in vars(TavusConnection).items()
+        if inspect.isfunction(member) and not name.startswith("_") and name not in queries
+    }
+    recorded = {n for n, m in vars(RecordingConnection).items() if inspect.isfunction(m)}
+    replayed = set(_calls(TavusConnection(), {}, 0.0)) | {"receive"}
+    assert public <= recorded
+    assert public <= replayed
