@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,13 @@ from ..core.recording import (
 from ..exceptions import TavusInteractionsError
 from ..params import TavusInteractionsParams
 
-#: The package version written in the header (read without importing the package root).
-VERSION = "0.1.0"
+
+def _version() -> str:
+    """The installed package's version, for the header."""
+    try:
+        return metadata.version("pipecat-tavus-interactions")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class RecordWriter:
@@ -166,7 +172,7 @@ class RecordingConnection(TavusConnection):
         self._wall = wall
         self._depth = 0
         self._t = now
-        header = {"k": "header", "format": FORMAT, "version": VERSION, "t": now, "w": wall()}
+        header = {"k": "header", "format": FORMAT, "version": _version(), "t": now, "w": wall()}
         header["params"] = self.params.model_dump(mode="json", exclude={"record_path"})
         sink(header)
 
