@@ -124,6 +124,8 @@ class RecordWriter:
     def close(self, stats: Mapping[str, int] | None = None, *, timeout_s: float = 5.0) -> None:
         """Write the ``end`` line, then wait (up to ``timeout_s``) for the thread to finish.
 
+        Only the first call does anything.
+
         Args:
             stats: The connection's counters, written in the ``end`` line.
             timeout_s: How long to wait for the buffer to drain.
@@ -131,6 +133,9 @@ class RecordWriter:
         if self._closed:
             return
         self._closed = True
+        self._finish(stats, timeout_s)
+
+    def _finish(self, stats: Mapping[str, int] | None, timeout_s: float) -> None:
         end = {"k": "end", "w": time.time(), "dropped": self.dropped, "stats": dict(stats or {})}
         self._buffer.append(end)  # past the bound: the end line is never dropped
         self._closing = True
@@ -140,8 +145,11 @@ class RecordWriter:
             logger.warning(f"recorder: {self.path} did not drain in {timeout_s} s")
 
     async def aclose(self, stats: Mapping[str, int] | None = None) -> None:
-        """:meth:`close` without blocking the event loop."""
-        await asyncio.to_thread(self.close, stats)
+        """:meth:`close` without blocking the event loop (both processors call it)."""
+        if self._closed:
+            return
+        self._closed = True  # set on the loop: a second caller returns at once
+        await asyncio.to_thread(self._finish, stats, 5.0)
 
 
 class RecordingConnection(TavusConnection):
