@@ -19,6 +19,7 @@ from .core import effects as fx
 from .core.recording import Recording
 from .core.records import TurnRecord
 from .core.replay import Replayed, Replayer
+from .core.turns import TurnLedger
 
 
 @dataclass(slots=True)
@@ -133,23 +134,23 @@ class Timeline:
 class _Collector:
     """Collects a timeline from replayed calls."""
 
-    def __init__(self, t0: float):
+    def __init__(self, t0: float, ledger: TurnLedger):
         self.t0 = t0
+        self.ledger = ledger
         self.end = 0.0
         self.rows: dict[int, TurnRow] = {}
-        self.current = 0
         self.tools: dict[str, ToolRow] = {}
         self.errors: list[tuple[float, str]] = []
 
     def row(self, turn_idx: int | None) -> TurnRow:
-        if turn_idx is not None:
-            self.current = max(self.current, turn_idx) if turn_idx >= 0 else self.current
-            idx = turn_idx
-        else:
-            idx = self.current
-        row = self.rows.get(idx)
+        # The ledger decides which turn an event belongs to (it ignores an absurd turn_idx):
+        # an index it does not know, or none, means its current turn.
+        ledger = self.ledger
+        if turn_idx is None or ledger.get(turn_idx) is None:
+            turn_idx = ledger.current_turn_idx or 0
+        row = self.rows.get(turn_idx)
         if row is None:
-            row = self.rows[idx] = TurnRow(idx)
+            row = self.rows[turn_idx] = TurnRow(turn_idx)
         return row
 
     def __call__(self, replayed: Replayed) -> None:
@@ -217,7 +218,7 @@ def build_timeline(recording: Recording) -> Timeline:
         The timeline; turns the ledger still held open at the end are included.
     """
     replayer = Replayer(recording)
-    collect = _Collector(float(recording.header.get("t", 0.0)))
+    collect = _Collector(float(recording.header.get("t", 0.0)), replayer.connection.ledger)
     replayer.run(check=False, on_step=collect)
     for turn in replayer.connection.ledger.turns:
         if turn.turn_idx in collect.rows and collect.rows[turn.turn_idx].record is None:
