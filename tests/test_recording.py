@@ -89,7 +89,7 @@ async def test_playing_a_recording_into_the_quickstart_bot_reproduces_its_ledger
     path = tmp_path / "rec.jsonl"
     recorded = await record_quickstart(path)
     played, player = await play_into_quickstart(path, speed=1.0)
-    assert player.done.is_set()
+    assert player.done.is_set() and player.missing == []
     assert [t.summary() for t in played] == [t.summary() for t in recorded]
     assert [t.summary() for t in played] == _ledger(path)
     sent = [m["event_type"] for m in player.received]
@@ -352,3 +352,25 @@ def test_every_call_that_changes_the_core_is_recorded_and_replayed():
     replayed = set(_calls(TavusConnection(), {}, 0.0)) | {"receive"}
     assert public <= recorded
     assert public <= replayed
+
+
+def test_an_absurd_turn_idx_makes_no_timeline_row(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    writer = RecordWriter(path)
+    params = TavusInteractionsParams(conversation_id="c1", replica_participant_id=REPLICA)
+    conn = RecordingConnection(params, now=0.0, sink=writer.put)
+    base = {"message_type": "conversation", "conversation_id": "c1"}
+    messages = [
+        {**base, "event_type": "conversation.user.started_speaking", "seq": 1, "turn_idx": 1},
+        {**base, "event_type": "conversation.user.stopped_speaking", "seq": 2, "turn_idx": 2**63},
+        {**base, "event_type": "conversation.utterance", "seq": 3, "turn_idx": 1,
+         "properties": {"role": "user", "speech": "Hello"}},
+    ]  # fmt: skip
+    for i, message in enumerate(messages):
+        conn.receive(message, sender_id=REPLICA, now=1.0 + i)
+    conn.finish(now=5.0)
+    writer.close(conn.stats)
+    timeline = build_timeline(load(path))
+    assert [row.turn_idx for row in timeline.rows] == [1]
+    (span,) = timeline.rows[0].user
+    assert (span.start, span.end) == (1.0, 2.0)

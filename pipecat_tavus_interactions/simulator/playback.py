@@ -48,20 +48,37 @@ def _replica(recording: Recording) -> tuple[str | None, dict[str, Any]]:
     return pid, {}
 
 
+def _event_type(message: Any) -> str:
+    return str(message.get("event_type")) if isinstance(message, dict) else "?"
+
+
 class RecordingPlayer:
     """The replica side of a recording, played at its times (see the module doc).
+
+    Before each message, the player waits until the bot has sent (counted by
+    ``event_type``) everything it had sent by then in the recording, as a replica waits for
+    a tool result; recorded gaps are kept after such a wait.
 
     Attributes:
         received: Every message the bot sent to the replica, in order.
         done: Set when everything was played.
     """
 
-    def __init__(self, recording: Recording, *, speed: float = 1.0, history: int = 10_000):
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        speed: float = 1.0,
+        reply_timeout_s: float = 10.0,
+        history: int = 10_000,
+    ):
         """Prepare the playback.
 
         Args:
             recording: The parsed recording.
             speed: Time factor: every recorded gap is divided by it.
+            reply_timeout_s: How long to wait for a message the bot had sent at that point
+                of the recording before going on without it.
             history: Bound of the transport's message records.
         """
         self.recording = recording
@@ -75,8 +92,13 @@ class RecordingPlayer:
         self.replica_id = user_id.removeprefix("tavus-replica-")
         self.conversation_id = recording.header.get("params", {}).get("conversation_id")
         self.pipeline_mode = "full"
+        self.reply_timeout_s = reply_timeout_s
         self.received: list[Any] = []
+        #: ``(event_type, expected, sent)`` for messages the bot did not send in time.
+        self.missing: list[tuple[str, int, int]] = []
         self.done = asyncio.Event()
+        self._sent: Counter[str] = Counter()
+        self._changed = asyncio.Event()
         self._send: Any = None
         self._on_left: Any = None
         self._task: asyncio.Task | None = None
@@ -119,26 +141,64 @@ class RecordingPlayer:
         return None
 
     async def _play(self) -> None:
-        steps = [s for s in self.recording.steps if s.name == "receive"]
+        """Send each inbound message at its time, after the bot's earlier replies arrived."""
         left = self._left_step()
-        timed = sorted([*steps, *([left] if left else [])], key=lambda s: s.t)
-        origin = self.recording.steps[0].t if self.recording.steps else 0.0
+        steps = self.recording.steps
+        origin = steps[0].t if steps else 0.0
         loop = asyncio.get_running_loop()
         start = loop.time()
-        for step in timed:
-            delay = (step.t - origin) / self.speed - (loop.time() - start)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if step is left:
-                if self._on_left is not None:
-                    await self._on_left("left")
-            elif self._send is not None:
-                await self._send(message_from_record(step.record), step.record.get("from"))
+        expected: Counter[str] = Counter()
+        for step in steps:
+            if step.name == "receive" or step is left:
+                start += await self._wait_replies(expected)
+                delay = (step.t - origin) / self.speed - (loop.time() - start)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._deliver(step, step is left)
+            for out in step.outs:
+                expected[_event_type(out.get("msg"))] += 1
         self.done.set()
+
+    async def _deliver(self, step: Step, left: bool) -> None:
+        if left:
+            if self._on_left is not None:
+                await self._on_left("left")
+        elif self._send is not None:
+            await self._send(message_from_record(step.record), step.record.get("from"))
+
+    async def _wait_replies(self, expected: Counter[str]) -> float:
+        """Wait until the bot sent what it had sent by now in the recording.
+
+        A real replica does not answer a tool call before the result arrives; waiting for
+        the bot's messages keeps that order on a slow machine. A message the bot never
+        sends is given up after ``reply_timeout_s`` and noted in :attr:`missing`.
+
+        Returns:
+            The seconds waited (later messages keep their recorded gaps after it).
+        """
+        if all(self._sent[k] >= n for k, n in expected.items()):
+            return 0.0
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        self._changed.clear()
+        while not all(self._sent[k] >= n for k, n in expected.items()):
+            remaining = self.reply_timeout_s - (loop.time() - began)
+            try:
+                await asyncio.wait_for(self._changed.wait(), max(remaining, 0.0))
+            except TimeoutError:
+                for kind, n in expected.items():
+                    if self._sent[kind] < n:
+                        self.missing.append((kind, n, self._sent[kind]))
+                        self._sent[kind] = n  # give it up once
+                break
+            self._changed.clear()
+        return loop.time() - began
 
     async def receive(self, message: Any, *, sender_id: str | None = None) -> None:
         """Take a message the bot sent to the replica (kept in :attr:`received`)."""
         self.received.append(message)
+        self._sent[_event_type(message)] += 1
+        self._changed.set()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of recorded time."""
