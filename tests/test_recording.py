@@ -250,14 +250,14 @@ def test_redact_line_masks_named_keys_whatever_their_case():
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, monkeypatch):
     entered, gate = threading.Event(), threading.Event()
-    real = recorder_module.encode
+    real = recorder_module.dumps
 
-    def slow(record, secrets=()):
+    def slow(record):
         entered.set()
         assert gate.wait(10)
-        return real(record, secrets)
+        return real(record)
 
-    monkeypatch.setattr(recorder_module, "encode", slow)
+    monkeypatch.setattr(recorder_module, "dumps", slow)
     writer = RecordWriter(tmp_path / "rec.jsonl", max_queue=3)
     writer.put({"k": "call", "n": 0})
     assert entered.wait(10)  # the thread holds record 0; the queue is empty

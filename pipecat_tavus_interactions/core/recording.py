@@ -102,16 +102,24 @@ def redact_line(line: str, secrets: Iterable[str] = ()) -> str:
     return line
 
 
-def encode(record: dict[str, Any], secrets: Iterable[str] = ()) -> str:
-    """Encode one record as a redacted JSON line (no newline).
+def dumps(record: dict[str, Any]) -> str:
+    """Encode one record as a JSON line (no newline), not redacted yet.
 
     Values JSON cannot hold (a tool's result object) are written as their ``repr``.
     """
     try:
-        line = _ENCODE(record)
+        return _ENCODE(record)
     except RecursionError:
-        line = _ENCODE_SAFE(record)  # raises ValueError("Circular reference detected")
-    return redact_line(line, secrets)
+        return _ENCODE_SAFE(record)  # raises ValueError("Circular reference detected")
+
+
+def encode(record: dict[str, Any], secrets: Iterable[str] = ()) -> str:
+    """Encode one record as a redacted JSON line (no newline).
+
+    :func:`redact_line` also works on many lines at once (a JSON line holds no raw
+    newline, and no pattern crosses one): the recorder redacts a whole batch in one pass.
+    """
+    return redact_line(dumps(record), secrets)
 
 
 # --- effect summaries --------------------------------------------------------------------
@@ -339,6 +347,7 @@ __all__ = [
     "Recording",
     "Step",
     "bytes_arg",
+    "dumps",
     "encode",
     "interaction_arg",
     "interaction_from_arg",

@@ -32,9 +32,10 @@ from ..core.connection import TavusConnection
 from ..core.recording import (
     FORMAT,
     bytes_arg,
-    encode,
+    dumps,
     interaction_arg,
     message_arg,
+    redact_line,
     summarize,
 )
 from ..exceptions import TavusInteractionsError
@@ -100,18 +101,20 @@ class RecordWriter:
 
     def _encode(self, record: dict[str, Any]) -> str:
         try:
-            return encode(record, self._secrets)
+            return dumps(record)
         except Exception as e:  # noqa: BLE001 - a record must never stop the recorder
             self.failed += 1
-            return encode({"k": "error", "error": f"unencodable record: {e!r}"})
+            return dumps({"k": "error", "error": f"unencodable record: {e!r}"})
 
     def _drain(self) -> None:
         buffer = self._buffer
         lines = []
         while buffer:
-            lines.append(self._encode(buffer.popleft()) + "\n")
+            lines.append(self._encode(buffer.popleft()))
         if lines:
-            self._file.write("".join(lines))
+            lines.append("")
+            # One redaction pass over the batch: no secret pattern crosses a line.
+            self._file.write(redact_line("\n".join(lines), self._secrets))
 
     def _loop(self) -> None:
         wake = self._wake
