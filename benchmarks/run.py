@@ -26,7 +26,7 @@ from typing import Any
 
 from loguru import logger
 
-from . import echo_audio, importtime, inbound_pipeline, latency, recording
+from . import echo_audio, importtime, inbound_pipeline, latency, recording, relay_video
 from .common import machine, record_wire, wire_mix
 from .report import render
 
@@ -104,6 +104,10 @@ async def collect(quick: bool) -> dict[str, Any]:
     r["first_echo"] = await latency.first_echo(trials=50 if quick else 500)
     _step("echo audio end to end")
     r["echo_audio"] = await echo_audio.compare(seconds=10.0, repeats=3 if quick else 11)
+    _step("relay video forwarding (720p)")
+    r["relay_video"] = await relay_video.compare(
+        frames=300 if quick else 600, repeats=3 if quick else 7
+    )
     return r
 
 

@@ -12,9 +12,12 @@ that room too, never a room the runner made for the session. A session therefore
   ``TAVUS_FACE_ID``); its URL is printed for the user.
 
 Either way the bot ends the conversation when it finishes, because Tavus bills from creation
-until the end. A session started with its own Daily room (``createDailyRoom``, Pipecat Cloud's
-``use_daily``) or on another transport is refused with a message saying how to start it: putting
-the replica into the bot's own transport needs a relay that this package does not have yet.
+until the end: also when the room cannot be joined or the replica never comes (the live session
+ends the pipeline at once, or after its replica join timeout, and logs why), and on Ctrl-C.
+A session started with its own Daily room (``createDailyRoom``, Pipecat Cloud's
+``use_daily``) or on another transport is refused with a message saying how to start it: a bot
+on its own transport puts the replica there with ``TavusReplicaRelay`` instead
+(``relay_webrtc.py``).
 
 :func:`run_with_pipecat_runner` starts Pipecat's runner (``-t daily`` and its other flags) with
 one extra route, ``GET /tavus``: it creates a conversation, starts a bot session in it and
@@ -184,8 +187,28 @@ async def tavus_conversation(runner_args: Any, *, name: str) -> AsyncIterator[Co
             try:
                 yield given
             finally:
-                await api.end_conversation(given.conversation_id)
+                await _end(api, given.conversation_id)
         print(f"Conversation {(given or conversation).conversation_id} ended.", flush=True)
+
+
+_ENDING: set[asyncio.Future] = set()
+
+
+async def _end(api: TavusAPI, conversation_id: str) -> None:
+    """End a conversation this session was given, even when the session is being cancelled.
+
+    Shielded, as ``api.conversation()`` does for the conversations it creates: a second
+    cancellation (a second Ctrl-C) must not abort the request half-way, since the
+    conversation bills until it ends.
+    """
+    ending = asyncio.ensure_future(api.end_conversation(conversation_id))
+    _ENDING.add(ending)  # referenced until done: the loop holds weak refs
+    ending.add_done_callback(_ENDING.discard)
+    try:
+        await asyncio.shield(ending)
+    except asyncio.CancelledError:
+        logger.warning(f"cancelled again while ending conversation {conversation_id}")
+        raise
 
 
 Bot = Callable[[Any], Awaitable[Any]]

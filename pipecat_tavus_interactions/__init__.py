@@ -14,6 +14,8 @@ The public API, by what you do with it:
   :mod:`pipecat_tavus_interactions.protocol`.
 - Run offline: :mod:`pipecat_tavus_interactions.simulator`; live:
   :mod:`pipecat_tavus_interactions.api`.
+- Put the replica in the bot's own transport: :class:`TavusReplicaRelay` (imported on
+  first use, so the Daily client is not loaded by ``import pipecat_tavus_interactions``).
 """
 
 from . import events, interactions
@@ -58,6 +60,7 @@ __all__ = [
     "TavusInteractions",
     "TavusInteractionsParams",
     "TavusFunctionCallParams",
+    "TavusReplicaRelay",
     # wire models and codec
     "events",
     "interactions",
@@ -95,3 +98,12 @@ __all__ = [
     "ConfigurationTypeError",
     "UsageError",
 ]
+
+
+def __getattr__(name: str):
+    """Import :class:`TavusReplicaRelay` on first use (it brings the relay's modules)."""
+    if name == "TavusReplicaRelay":
+        from .relay import TavusReplicaRelay
+
+        return TavusReplicaRelay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

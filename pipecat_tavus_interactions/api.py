@@ -20,8 +20,12 @@ Failure policy:
   which answers count as "already ended"), and :meth:`TavusAPI.conversation` ends what it
   created on every exit path, because Tavus bills a conversation from creation until it ends.
 * **Secrets.** The API key is held as a ``pydantic.SecretStr``: it is never logged, never part
-  of a repr, and never part of an error message; it is also scrubbed from any server message
-  that echoes it.
+  of a repr, and never part of an error message; it, and any prefix of it of 8 or more
+  characters, is also scrubbed from any server message that echoes it. The key is sent only to
+  the ``base_url`` origin: a redirect within it is followed (at most 5 per attempt), a redirect
+  to another origin is refused with a :class:`TavusAPIError` before anything is sent there.
+* **Hostile answers.** An answer body is read incrementally up to ``max_response_bytes``, and
+  JSON nested deeper than 100 levels is refused; both fail with a :class:`TavusAPIError`.
 * **Misuse.** Bad arguments raise :class:`~pipecat_tavus_interactions.exceptions.ConfigurationError`
   (a ``ValueError``) or :class:`~pipecat_tavus_interactions.exceptions.ConfigurationTypeError`
   (a ``TypeError``) before anything is sent, with a message that says what to change.
@@ -38,7 +42,14 @@ import aiohttp
 from loguru import logger
 
 from .api_bodies import CONVERSATION_ARGUMENTS, conversation_body, path_segment, persona_body
-from .api_http import Retry, RetryingClient, json_object, parse_model, validate_model
+from .api_http import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Retry,
+    RetryingClient,
+    json_object,
+    parse_model,
+    validate_model,
+)
 from .api_models import Conversation, ConversationProperties, Persona
 from .api_scope import ConversationScope
 from .exceptions import ConfigurationTypeError, TavusAPIError
@@ -86,6 +97,7 @@ class TavusAPI(RetryingClient):
         backoff_s: float = 0.5,
         max_retry_delay_s: float = 10.0,
         timeout_s: float = 30.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ):
         """Create the client.
 
@@ -99,11 +111,14 @@ class TavusAPI(RetryingClient):
             backoff_s: Delay before the first retry; doubled for each further retry.
             max_retry_delay_s: Upper bound for one retry delay, including one asked for by a
                 ``Retry-After`` header.
-            timeout_s: Total time allowed for one attempt (connect, send, read).
+            timeout_s: Total time allowed for one attempt (connect, send, same-origin
+                redirects, read).
+            max_response_bytes: The largest answer body read (16 MiB by default); a larger
+                answer fails with :class:`TavusAPIError` after reading no more than this.
 
         Raises:
-            ConfigurationError: An empty key, or a negative/zero retry or timeout setting
-                (also a ``ValueError``).
+            ConfigurationError: An empty key, a negative/zero retry or timeout setting, or
+                ``max_response_bytes`` under 1024 (also a ``ValueError``).
         """
         super().__init__(
             api_key=api_key,
@@ -113,6 +128,7 @@ class TavusAPI(RetryingClient):
             backoff_s=backoff_s,
             max_retry_delay_s=max_retry_delay_s,
             timeout_s=timeout_s,
+            max_response_bytes=max_response_bytes,
         )
         # Ends that outlived a second cancellation; kept referenced until they finish.
         self._background: set[asyncio.Task[Any]] = set()

@@ -3,11 +3,13 @@
 This module owns :class:`RetryingClient`, the base of
 :class:`~pipecat_tavus_interactions.api.TavusAPI` that holds the key, the session and the
 retry settings and sends one logical request: it retries per :class:`Retry` (honouring
-``Retry-After``), bounds each attempt by a timeout, turns every failure into a
-:class:`~pipecat_tavus_interactions.exceptions.TavusAPIError` and scrubs the API key from
-every message. It also owns the decoding of answers into the models of :mod:`.api_models`
-(:func:`json_object`, :func:`validate_model`, :func:`parse_model`). The failure policy is
-described in :mod:`.api`.
+``Retry-After``), bounds each attempt by a timeout, follows redirects only within the API's
+origin (the key never leaves it), reads an answer incrementally up to a size limit, turns
+every failure into a :class:`~pipecat_tavus_interactions.exceptions.TavusAPIError` and scrubs
+the API key (and any 8+ character prefix of it) from every message. It also owns the decoding
+of answers into the models of :mod:`.api_models` (:func:`json_object`, :func:`validate_model`,
+:func:`parse_model`), which refuses JSON nested deeper than :data:`MAX_JSON_DEPTH`. The failure
+policy is described in :mod:`.api`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,36 @@ from typing import Any, TypeVar
 import aiohttp
 from loguru import logger
 from pydantic import BaseModel, SecretStr, ValidationError
+from yarl import URL
 
 from .exceptions import ConfigurationError, TavusAPIError
 
-__all__ = ["Retry", "RetryingClient", "json_object", "parse_model", "validate_model"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_REDIRECTS",
+    "Retry",
+    "RetryingClient",
+    "json_object",
+    "parse_model",
+    "redact_key",
+    "validate_model",
+]
 
 _MASK = "***"
 _MAX_ERROR_TEXT = 300
+
+#: Default cap on the size of one answer body, in bytes (decompressed).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: How deeply an answer's JSON may nest (Tavus answers nest a handful of levels).
+MAX_JSON_DEPTH = 100
+#: Same-origin redirects followed for one attempt; a redirect to another origin is refused.
+MAX_REDIRECTS = 5
+#: The shortest prefix of the key that is scrubbed from text (the whole key always is).
+MIN_REDACTED_PREFIX = 8
+_READ_CHUNK = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class Retry(Enum):
@@ -57,6 +82,7 @@ class RetryingClient:
         backoff_s: float,
         max_retry_delay_s: float,
         timeout_s: float,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ):
         # The arguments are documented on TavusAPI.__init__.
         if not isinstance(api_key, str) or not api_key:
@@ -73,6 +99,14 @@ class RetryingClient:
             )
         if timeout_s <= 0:
             raise ConfigurationError(f"timeout_s must be > 0, not {timeout_s}")
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise ConfigurationError(
+                f"max_response_bytes must be an int (bytes), not {max_response_bytes!r}"
+            )
+        if max_response_bytes < 1024:
+            raise ConfigurationError(
+                f"max_response_bytes must be >= 1024, not {max_response_bytes}"
+            )
         base = base_url.rstrip("/")
         if base.endswith("/v2"):
             base = base[: -len("/v2")]
@@ -84,6 +118,7 @@ class RetryingClient:
         self._backoff_s = backoff_s
         self._max_retry_delay_s = max_retry_delay_s
         self._timeout_s = timeout_s
+        self._max_response_bytes = max_response_bytes
 
     @property
     def base_url(self) -> str:
@@ -136,17 +171,8 @@ class RetryingClient:
         params: dict[str, str] | None,
     ) -> tuple[int, bytes, float | None]:
         try:
-            async with self._session.request(
-                method,
-                self._base_url + path,
-                json=body,
-                params=params,
-                headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
-            ) as response:
-                raw = await response.read()
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-                return response.status, raw, retry_after
+            async with asyncio.timeout(self._timeout_s):
+                return await self._follow(method, path, body, params)
         except TimeoutError:
             # "from None": the aiohttp exception chain carries request details (headers).
             raise TavusAPIError(
@@ -158,6 +184,86 @@ class RetryingClient:
                 f"{type(exc).__name__}: {detail} ({method} {path})", retryable=True
             ) from None
 
+    async def _follow(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+    ) -> tuple[int, bytes, float | None]:
+        """One attempt: the request, and the same-origin redirects it is answered with.
+
+        aiohttp's own redirect handling is off: it strips only ``Authorization`` when a
+        redirect changes host, so it would carry ``x-api-key`` (and a POST body) anywhere.
+        """
+        url = URL(self._base_url + path)
+        for _hop in range(MAX_REDIRECTS + 1):
+            async with self._session.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._headers(),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+            ) as response:
+                location = response.headers.get("Location")
+                if response.status not in _REDIRECTS or not location:
+                    raw = await self._read_body(response, method, path)
+                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    return response.status, raw, retry_after
+                url = self._redirect_target(url, location, response.status, method, path)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, body = "GET", None  # what browsers (and aiohttp) do
+            params = None  # the Location carries its own query
+        raise TavusAPIError(
+            f"more than {MAX_REDIRECTS} redirects ({method} {path})", status=response.status
+        )
+
+    def _redirect_target(self, url: URL, location: str, status: int, method: str, path: str):
+        """The URL a redirect points to, refused unless it is on the API's own origin."""
+        try:
+            target = url.join(URL(location))
+        except ValueError:
+            raise TavusAPIError(
+                f"redirect to an invalid Location ({method} {path})", status=status
+            ) from None
+        base = URL(self._base_url)
+        if _origin(target) != _origin(base):
+            where = self._redact(f"{target.scheme}://{target.host}:{target.port}")
+            raise TavusAPIError(
+                f"refused a redirect to another origin ({where}): the API key is only sent to "
+                f"{_origin_text(base)}; check base_url ({method} {path})",
+                status=status,
+            )
+        logger.debug(f"{self}: {method} {path} redirected ({status}) within the API origin")
+        return target
+
+    async def _read_body(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        """Read the answer body, at most ``max_response_bytes`` of it (decompressed).
+
+        An error answer over the limit reads as empty (its status says enough); a success
+        over it raises: a partial answer cannot be decoded.
+        """
+        limit = self._max_response_bytes
+        declared = response.content_length
+        if declared is None or declared <= limit:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+            else:
+                return b"".join(chunks)
+        if not 200 <= response.status < 300:
+            return b""
+        raise TavusAPIError(
+            f"answer body over max_response_bytes={limit} ({method} {path})",
+            status=response.status,
+        )
+
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self._api_key.get_secret_value(), "Accept": "application/json"}
 
@@ -167,7 +273,7 @@ class RetryingClient:
         return min(self._backoff_s * 2 ** (attempt - 1), self._max_retry_delay_s)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key.get_secret_value(), _MASK)
+        return redact_key(text, self._api_key.get_secret_value())
 
     def _error_text(self, raw: bytes, status: int) -> str:
         """A readable message from an error body: its ``message``/``error`` when JSON."""
@@ -175,8 +281,8 @@ class RetryingClient:
         text = self._redact(raw.decode("utf-8", errors="replace")).strip()
         message: str | None = None
         try:
-            data = json.loads(text) if text else None
-        except ValueError:
+            data = _loads(text.encode()) if text else None
+        except TavusAPIError:
             data = None
         if isinstance(data, dict):
             for key in ("message", "error", "detail"):
@@ -196,6 +302,51 @@ class RetryingClient:
         if len(message) > _MAX_ERROR_TEXT:
             message = message[:_MAX_ERROR_TEXT] + "..."
         return message
+
+
+def redact_key(text: str, key: str) -> str:
+    """Replace the API key, and any prefix of it of 8+ characters, in ``text`` with ``***``.
+
+    A server (or a proxy) that echoes a truncated key must not leak most of it. ASCII letters
+    match in either case (a host name, for one, arrives lower-cased).
+
+    Args:
+        text: The text to scrub.
+        key: The API key.
+
+    Returns:
+        The text without the key or its prefixes.
+    """
+    if not key:
+        return text
+    if len(key) < MIN_REDACTED_PREFIX:
+        return text.replace(key, _MASK)
+    # ASCII-only folding keeps every index of ``hay`` an index of ``text``.
+    hay, key = text.translate(_ASCII_LOWER), key.translate(_ASCII_LOWER)
+    head = key[:MIN_REDACTED_PREFIX]
+    start = hay.find(head)
+    if start < 0:
+        return text
+    out: list[str] = []
+    done = 0
+    while start >= 0:
+        end = start + MIN_REDACTED_PREFIX
+        while end < len(hay) and end - start < len(key) and hay[end] == key[end - start]:
+            end += 1
+        out += (text[done:start], _MASK)
+        done = end
+        start = hay.find(head, end)
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return url.scheme.lower(), (url.host or "").lower(), url.port
+
+
+def _origin_text(url: URL) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"
 
 
 # ---------------------------------------------------------------------- responses
@@ -238,11 +389,35 @@ def json_object(raw: bytes, status: int, what: str) -> dict[str, Any]:
         TavusAPIError: The body is not a JSON object.
     """
     try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = None
+        data = _loads(raw) if raw else None
+    except TavusAPIError as err:
+        raise TavusAPIError(f"unexpected response to {what}: {err}", status=status) from None
     if not isinstance(data, dict):
         raise TavusAPIError(f"unexpected response to {what}: not a JSON object", status=status)
+    return data
+
+
+def _loads(raw: bytes) -> Any:
+    """Decode JSON, refusing what is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise TavusAPIError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        raise TavusAPIError("not JSON") from None
+    # Iterative: a recursive walk would hit the recursion limit it is guarding against.
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise TavusAPIError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
     return data
 
 

@@ -12,7 +12,8 @@ This module owns the edge between a conversation created with
 - :func:`daily_params_for` gives the ``DailyParams`` each mode needs.
 - :meth:`LiveSession.pipeline_worker` builds a ``PipelineWorker`` with the settings a bot
   that joins a Tavus room needs (see :meth:`LiveSession.worker_kwargs`), which ends when the
-  replica leaves or never arrives.
+  replica leaves, and ends early, with :attr:`LiveSession.failure` set, when the bot cannot
+  join the room (at once) or the replica never arrives (after ``replica_join_timeout_s``).
 
 Nothing here joins the room: construction works offline, and the room is joined when the
 pipeline starts. The meeting token is handed to Daily and never logged or shown in a repr.
@@ -26,7 +27,11 @@ Example::
             live.tavus.register_function("get_weather", get_weather)
             pipeline = Pipeline([live.transport.input(), live.tavus.input(),
                                  live.tavus.output(), live.transport.output()])
-            await WorkerRunner(handle_sigint=True).run(live.pipeline_worker(pipeline))
+            runner = WorkerRunner(handle_sigint=True)
+            await runner.add_workers(live.pipeline_worker(pipeline))
+            await runner.run()
+            if live.failure:          # the room could not be joined, or no replica came
+                raise live.failure    # the conversation is still ended by the block
 """
 
 from __future__ import annotations
@@ -36,20 +41,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import EndFrame
+from pipecat.frames.frames import CancelFrame, EndFrame
 from pipecat.pipeline.base_pipeline import BasePipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
 from .api import Conversation
-from .exceptions import ConfigurationError, ConfigurationTypeError
+from .exceptions import ConfigurationError, ConfigurationTypeError, ReplicaNotReadyError
 from .params import Mode, TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
+from .pipeline.rtvi import TavusRTVIProcessor
 
-__all__ = ["LiveSession", "connect", "daily_params_for"]
+__all__ = ["LiveSession", "TavusRTVIProcessor", "connect", "daily_params_for"]
 
-#: Seconds :meth:`LiveSession.pipeline_worker` waits for the replica before ending the bot.
-DEFAULT_REPLICA_JOIN_TIMEOUT_S = 120.0
+#: Seconds :meth:`LiveSession.pipeline_worker` waits for the replica before ending the bot,
+#: counted from the pipeline's start, which Pipecat holds until the bot's own join finished.
+#: Tavus puts the replica in the room when the conversation is created, so it is usually
+#: there before the bot; and the conversation bills while the bot waits.
+DEFAULT_REPLICA_JOIN_TIMEOUT_S = 30.0
 
 _UNSUBSCRIBE_MICROPHONE = {"media": {"microphone": "unsubscribed"}}
 
@@ -176,9 +185,13 @@ class LiveSession:
         self.conversation = conversation
         self._unsubscribe_replica_audio = unsubscribe_replica_audio
         self._muted: set[str] = set()
+        self._joined_room = False
+        self._join_error: str | None = None
+        self._failure: ReplicaNotReadyError | None = None
         tavus.attach_transport(transport)
         transport.add_event_handler("on_participant_joined", self._on_participant_joined)
         transport.add_event_handler("on_joined", self._on_joined)
+        transport.add_event_handler("on_error", self._on_transport_error)
 
     def __repr__(self) -> str:
         return f"LiveSession(conversation_id={self.conversation_id!r}, mode={self.mode!r})"
@@ -197,12 +210,30 @@ class LiveSession:
         """The interaction mode (``full``, ``echo_text`` or ``echo_audio``)."""
         return self.tavus.params.mode
 
+    @property
+    def failure(self) -> ReplicaNotReadyError | None:
+        """Why the pipeline was ended early, or ``None``.
+
+        Set by a worker from :meth:`pipeline_worker` when the bot could not join the
+        conversation's room, or when the replica did not arrive within
+        ``replica_join_timeout_s``. Check it after the runner returns (and raise it, or
+        report it): the pipeline itself ends without raising.
+        """
+        return self._failure
+
     # --- the replica's audio ------------------------------------------------------------
 
     async def _on_participant_joined(self, transport: DailyTransport, participant: Any) -> None:
         await self._maybe_mute_replica(participant)
 
+    async def _on_transport_error(self, transport: DailyTransport, error: Any) -> None:
+        # Pipecat joins while the input transport is set up, and reports a failed join as an
+        # error before the pipeline starts; the worker's start handler acts on it.
+        if not self._joined_room and self._join_error is None:
+            self._join_error = str(error)
+
     async def _on_joined(self, transport: DailyTransport, data: Any) -> None:
+        self._joined_room = True
         # The replica may already be in the room when the bot joins.
         for key, participant in transport.participants().items():
             if key != "local" and isinstance(participant, Mapping):
@@ -226,9 +257,10 @@ class LiveSession:
     def worker_kwargs(self) -> dict[str, Any]:
         """Return the ``PipelineWorker`` keyword arguments a bot in a Tavus room needs.
 
-        - ``enable_rtvi=False``: RTVI would consume the upstream copy of every Tavus app
-          message (one warning each) and broadcast its own ``rtvi-ai`` messages into the
-          Tavus room, where no RTVI client listens.
+        - ``rtvi_processor=TavusRTVIProcessor()``: RTVI stays on, as Pipecat's default, so an
+          RTVI client in the conversation's room (the Pipecat client SDKs on Daily) gets the
+          replica's transcripts, speaking state, tool calls and other events; this processor
+          leaves the Tavus app messages to ``tavus.input()`` without logging each one.
         - ``idle_timeout_secs=None`` and ``cancel_on_idle_timeout=False``: Pipecat's idle
           timer resets only on speech and transcription frames. A ``full`` mode bot writes
           no audio, and the input pushes those frames only while someone speaks, so a quiet
@@ -240,7 +272,11 @@ class LiveSession:
         Returns:
             The keyword arguments.
         """
-        return {"enable_rtvi": False, "idle_timeout_secs": None, "cancel_on_idle_timeout": False}
+        return {
+            "rtvi_processor": TavusRTVIProcessor(),
+            "idle_timeout_secs": None,
+            "cancel_on_idle_timeout": False,
+        }
 
     def pipeline_worker(
         self,
@@ -256,10 +292,15 @@ class LiveSession:
             pipeline: The bot's pipeline (with this session's transport and facade in it).
             end_when_replica_leaves: End the pipeline (``EndFrame``) when the replica's
                 participant leaves the room.
-            replica_join_timeout_s: End the pipeline if the replica has not joined this many
-                seconds after the pipeline started (a failed join, a conversation that ended
-                early); ``None`` waits forever.
+            replica_join_timeout_s: End the pipeline (``EndFrame``) if the replica has not
+                joined this many seconds after the pipeline started (a conversation that
+                ended early, a replica that failed to start); ``None`` waits forever.
             **overrides: ``PipelineWorker`` arguments that replace or add to the defaults.
+
+        Whatever the settings, a bot that could not join the room (Pipecat reports the failed
+        join as a transport error) is cancelled as soon as the pipeline starts, instead of
+        waiting for a replica that cannot reach it. Both early ends are logged as errors and
+        set :attr:`failure`.
 
         Returns:
             The worker, ready for ``WorkerRunner.add_workers``/``run``.
@@ -281,29 +322,32 @@ class LiveSession:
                     await worker.queue_frame(EndFrame(reason="replica left"))
 
             self.transport.add_event_handler("on_participant_left", on_participant_left)
-        if replica_join_timeout_s is not None:
-            self._add_join_timeout(worker, replica_join_timeout_s)
+        self._add_early_ends(worker, replica_join_timeout_s)
         return worker
 
-    def _add_join_timeout(self, worker: PipelineWorker, timeout_s: float) -> None:
+    def _add_early_ends(self, worker: PipelineWorker, timeout_s: float | None) -> None:
+        """End the pipeline when the bot could not join, or the replica does not come."""
         joined = asyncio.Event()
         watch: list[asyncio.Task] = []
 
         async def on_replica_joined(_tavus, _event):
             joined.set()
 
-        async def wait_for_replica():
+        async def wait_for_replica(limit_s: float):
             try:
-                await asyncio.wait_for(joined.wait(), timeout_s)
+                await asyncio.wait_for(joined.wait(), limit_s)
             except TimeoutError:
-                logger.warning(
-                    f"{self}: the replica did not join within {timeout_s:g}s; ending the pipeline"
-                )
+                self._fail(f"the replica did not join within {limit_s:g}s")
                 await worker.queue_frame(EndFrame(reason="replica did not join"))
 
         async def on_pipeline_started(_worker, _frame):
-            if not joined.is_set():
-                watch.append(worker.create_task(wait_for_replica(), "replica-join-timeout"))
+            if self._join_error is not None and not self._joined_room:
+                # Nothing can reach the replica: end now, not after the timeout.
+                self._fail(f"the bot could not join the conversation's room ({self._join_error})")
+                await worker.queue_frame(CancelFrame(reason="could not join the room"))
+            elif timeout_s is not None and not joined.is_set():
+                task = worker.create_task(wait_for_replica(timeout_s), "replica-join-timeout")
+                watch.append(task)
 
         async def on_pipeline_finished(_worker, _frame):
             for task in watch:
@@ -313,6 +357,16 @@ class LiveSession:
         self.tavus.add_event_handler("on_replica_joined", on_replica_joined)
         worker.add_event_handler("on_pipeline_started", on_pipeline_started)
         worker.add_event_handler("on_pipeline_finished", on_pipeline_finished)
+
+    def _fail(self, why: str) -> None:
+        token = _conversation_fields(self.conversation)[2]
+        if token:  # Daily's own error text is not ours to trust with the meeting token
+            why = why.replace(token, "***")
+        if self._failure is None:
+            self._failure = ReplicaNotReadyError(
+                f"conversation {self.conversation_id}: {why}; the pipeline was ended"
+            )
+        logger.error(f"{self}: {why}; ending the pipeline")
 
 
 def connect(

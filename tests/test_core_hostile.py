@@ -78,10 +78,17 @@ def test_a_seq_restart_by_a_little_is_a_new_counter_not_duplicates():
     conn = ready(make(), w := Wire(seq=500, turn=3))
     for k in range(5):
         recv(conn, _user(w, f"before {k}"), 1.0)
-    w.seq = 499  # a new replica session counts again from just below: new content
-    got = recv(conn, _user(w, "after restart", turn=1), 2.0)
+    w.seq = 499  # a new replica session counts again from just below, stamped later
+
+    def later(text: str) -> dict:
+        msg = _user(w, text, turn=1)
+        msg["timestamp"] += 600.0
+        return msg
+
+    got = recv(conn, later("after restart"), 2.0)
     assert ("utterance", "user", "after restart", 1) in got
-    assert recv(conn, _user(w, "and on", turn=1), 2.1)[-1] == ("utterance", "user", "and on", 1)
+    assert recv(conn, later("and on"), 2.1)[-1] == ("utterance", "user", "and on", 1)
+    assert recv(conn, later("still on"), 2.2)[-1] == ("utterance", "user", "still on", 1)
     assert conn.orderer.stats["restarts"] == 1
     assert conn.orderer.stats["duplicate_seq"] == 0
 
@@ -255,3 +262,17 @@ def test_the_replica_leaving_mid_utterance_closes_its_span_once():
     assert got.count(("speaking", False)) == 1
     assert conn.next_deadline() is None  # no more BotSpeakingFrame ticks
     assert render(conn.tick(now=5.0)) == []
+
+
+def test_a_turn_keeps_at_most_max_turn_tool_calls_records_and_answers_every_call():
+    from pipecat_tavus_interactions.core.ledger_calls import MAX_TURN_TOOL_CALLS
+
+    conn, w = asked()
+    answered = 0
+    for k in range(MAX_TURN_TOOL_CALLS + 200):
+        recv(conn, tool_call(w, f"tc_{k}"), 1.5)
+        sent = render(conn.tool_finished(f"tc_{k}", status="success", result=RESULT, now=2.0))
+        answered += sum(1 for e in sent if e[1] == "conversation.tool_result")
+    assert answered == MAX_TURN_TOOL_CALLS + 200
+    assert len(conn.ledger.get(5).tool_calls) == MAX_TURN_TOOL_CALLS
+    assert conn.ledger.tool_calls_unrecorded == 200

@@ -25,6 +25,7 @@ from pipecat.workers.runner import WorkerRunner
 from pipecat_tavus_interactions import (
     TavusInteractions,
     TavusInteractionsParams,
+    TavusReplicaRelay,
     TavusToolCallFrame,
     TavusTurnFrame,
     TavusUtteranceFrame,
@@ -40,6 +41,7 @@ from pipecat_tavus_interactions.simulator import (
     ToolCallSpec,
     UserLine,
 )
+from pipecat_tavus_interactions.simulator.room import SimulatedRoom
 
 
 class Recorder(FrameProcessor):
@@ -92,6 +94,12 @@ def twenty_lines() -> list[UserLine]:
     return lines
 
 
+@pytest.fixture(params=["direct", "relay"])
+def wiring(request) -> str:
+    """How the bot reaches the replica: in its Daily room, or through the relay."""
+    return request.param
+
+
 async def run_bot(
     sim: TavusSimulator,
     tavus: TavusInteractions,
@@ -99,13 +107,20 @@ async def run_bot(
     *,
     respond: str = "",
     until: Callable[[], bool] | None = None,
+    wiring: str = "direct",
 ) -> Recorder:
-    transport = SimulatedTransport(sim)
-    tavus.attach_transport(transport)
     recorder = Recorder()
-    pipeline = Pipeline(
-        [transport.input(), tavus.input(), recorder, tavus.output(), transport.output()]
-    )
+    if wiring == "relay":
+        # The replica's room is the relay's second room; the recorder stands where the
+        # bot's own output transport would.
+        relay = TavusReplicaRelay(room=SimulatedRoom(sim, max_framerate=5), tavus=tavus)
+        pipeline = Pipeline([relay, recorder])
+    else:
+        transport = SimulatedTransport(sim)
+        tavus.attach_transport(transport)
+        pipeline = Pipeline(
+            [transport.input(), tavus.input(), recorder, tavus.output(), transport.output()]
+        )
     worker = PipelineWorker(pipeline, enable_rtvi=False, idle_timeout_secs=None)
 
     async def converse():
@@ -144,8 +159,8 @@ async def replay_clean(sim: TavusSimulator) -> TavusInteractions:
         DailyInputTransportMessageFrame(message=m, participant_id=sim.participant_id)
         for m in sim.emitted
     ]
+    # The processors' cleanup waits for the handler tasks: nothing is left to settle.
     await run_test(Pipeline([tavus.input(), tavus.output()]), frames_to_send=frames)
-    await asyncio.sleep(0.2)  # let the replayed tool handlers settle
     return tavus
 
 
@@ -162,7 +177,7 @@ def content(turn) -> dict:
     return summary
 
 
-async def test_a_20_turn_conversation_under_chaos_gives_the_clean_ledger():
+async def test_a_20_turn_conversation_under_chaos_gives_the_clean_ledger(wiring):
     chaos = Chaos(
         reorder_window=3,
         duplicate_rate=0.2,
@@ -176,7 +191,7 @@ async def test_a_20_turn_conversation_under_chaos_gives_the_clean_ledger():
     # within milliseconds. A window far above that keeps a loaded machine (an event loop
     # stalled past the default 50 ms) from giving up gaps and turning the test into a race.
     tavus = make_tavus(sim, reorder_window_ms=2000)
-    await run_bot(sim, tavus, twenty_lines())
+    await run_bot(sim, tavus, twenty_lines(), wiring=wiring)
 
     chaotic = [content(t) for t in tavus.ledger.turns]
     clean = [content(t) for t in (await replay_clean(sim)).ledger.turns]
@@ -190,7 +205,7 @@ async def test_a_20_turn_conversation_under_chaos_gives_the_clean_ledger():
     assert stats["duplicate_seq"] >= counts["duplicated"]
 
 
-async def test_forged_tool_calls_from_a_browser_never_run_a_handler():
+async def test_forged_tool_calls_from_a_browser_never_run_a_handler(wiring):
     chaos = Chaos(foreign_sender_rate=1.0, seed=11)
     sim = TavusSimulator(persona=persona(), speed=100, chaos=chaos)
     tavus = make_tavus(sim)
@@ -201,7 +216,9 @@ async def test_forged_tool_calls_from_a_browser_never_run_a_handler():
         await params.result_callback("ok")
 
     tavus.register_function(None, anything)
-    await run_bot(sim, tavus, [UserLine(text="Hello there."), UserLine(text="Hello again.")])
+    await run_bot(
+        sim, tavus, [UserLine(text="Hello there."), UserLine(text="Hello again.")], wiring=wiring
+    )
     assert ran == []  # the persona calls no tool; every call seen was forged
     assert tavus.stats["dropped_foreign_sender"] > 0
 
@@ -235,10 +252,12 @@ def _turn_frames(frames: list[Frame], turn_idx: int) -> list[str]:
     return out
 
 
-async def test_frames_leave_the_input_in_protocol_order():
+async def test_frames_leave_the_input_in_protocol_order(wiring):
     sim = TavusSimulator(persona=persona(), speed=100)
     tavus = make_tavus(sim)
-    recorder = await run_bot(sim, tavus, [UserLine(text="What is the price of tea?")])
+    recorder = await run_bot(
+        sim, tavus, [UserLine(text="What is the price of tea?")], wiring=wiring
+    )
     assert _turn_frames(recorder.frames, 1) == [
         "UserStartedSpeaking",
         "UserStoppedSpeaking",
@@ -258,7 +277,7 @@ async def test_frames_leave_the_input_in_protocol_order():
     ]
 
 
-async def test_a_respond_sent_before_the_replica_joins_is_delivered_and_marked_injected():
+async def test_a_respond_sent_before_the_replica_joins_is_delivered_and_marked_injected(wiring):
     sim = TavusSimulator(persona=persona(), speed=100)
     tavus = make_tavus(sim)
     recorder = await run_bot(
@@ -267,6 +286,7 @@ async def test_a_respond_sent_before_the_replica_joins_is_delivered_and_marked_i
         [],
         respond="What is the price of milk?",
         until=lambda: any(t.replica_spoken_text for t in tavus.ledger.turns),
+        wiring=wiring,
     )
     turn = tavus.ledger.get(1)
     assert turn.user_text == "What is the price of milk?" and turn.user_injected
@@ -277,7 +297,7 @@ async def test_a_respond_sent_before_the_replica_joins_is_delivered_and_marked_i
     assert sent == [interactions.Respond("What is the price of milk?")]
 
 
-async def test_a_late_tool_result_after_a_barge_in_is_appended_not_spoken():
+async def test_a_late_tool_result_after_a_barge_in_is_appended_not_spoken(wiring):
     sim = TavusSimulator(persona=persona(), speed=100, tool_wait_s=0.05)
     tavus = make_tavus(sim)
 
@@ -291,6 +311,7 @@ async def test_a_late_tool_result_after_a_barge_in_is_appended_not_spoken():
         tavus,
         [UserLine(text="What is the price of gold?"), UserLine(text="Never mind, hello.")],
         until=lambda: tavus.ledger.get(1).tool_calls[0].status != "pending",
+        wiring=wiring,
     )
     late = [i for i in sim.interactions if not isinstance(i, interactions.Respond)]
     assert [type(i).__name__ for i in late] == ["AppendLLMContext"]
@@ -310,7 +331,7 @@ POLICY_WIRE = {
 
 
 @pytest.mark.parametrize("policy", sorted(POLICY_WIRE))
-async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(policy):
+async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(policy, wiring):
     sim = TavusSimulator(persona=persona(), speed=100, tool_wait_s=0.3)
     tavus = make_tavus(sim, tool_result_delivery=policy)
     seen = []
@@ -328,6 +349,7 @@ async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(poli
             bool(tavus.ledger.get(1) and tavus.ledger.get(1).tool_calls)
             and tavus.ledger.get(1).tool_calls[0].status != "pending"
         ),
+        wiring=wiring,
     )
     assert seen == [("get_price", {"item": "bread"}, 1)]
     call_id = tavus.ledger.get(1).tool_calls[0].tool_call_id
@@ -349,7 +371,7 @@ async def test_a_persona_tool_call_round_trips_through_each_delivery_policy(poli
         assert tavus.ledger.get(1).replica_spoken_text == "The bread costs 7 dollars."
 
 
-async def test_no_event_handler_task_outlives_the_pipeline():
+async def test_no_event_handler_task_outlives_the_pipeline(wiring):
     # The processors' cleanup() waits for the facade's handler tasks; before, a slow
     # on_turn_completed handler was still pending when the runner returned.
     sim = TavusSimulator(persona=persona(), speed=100, seed=5)
@@ -361,7 +383,7 @@ async def test_no_event_handler_task_outlives_the_pipeline():
         await asyncio.sleep(0.3)
         finished.append(turn.turn_idx)
 
-    await run_bot(sim, tavus, [UserLine(text="Hello there.")])
+    await run_bot(sim, tavus, [UserLine(text="Hello there.")], wiring=wiring)
     # Every turn that completed had its handler run to the end before run() returned.
     assert finished and sorted(finished) == [t.turn_idx for t in tavus.ledger.turns]
     pending = [t for t in asyncio.all_tasks() if "slow" in repr(t.get_coro())]

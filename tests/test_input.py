@@ -23,6 +23,8 @@ from pipecat.frames.frames import (
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameProcessor
@@ -240,7 +242,9 @@ async def test_user_speaking_gives_user_frames_in_full_mode():
         ],
     )
     assert [type(f) for f in down if "User" in type(f).__name__] == [
+        VADUserStartedSpeakingFrame,  # for Pipecat's observers (UserBotLatencyObserver)
         UserStartedSpeakingFrame,
+        VADUserStoppedSpeakingFrame,
         UserStoppedSpeakingFrame,
     ]
 

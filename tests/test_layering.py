@@ -45,6 +45,8 @@ LAYERS: dict[str, int] = {
     "api_scope": EDGE,
     "simulator": EDGE,
     "live": EDGE,
+    "relay": EDGE,
+    "relay_room": EDGE,
     "timeline": EDGE,
     "timeline_html": EDGE,
     "replay": EDGE,

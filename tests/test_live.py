@@ -25,6 +25,7 @@ from pipecat.workers.runner import WorkerRunner
 from pipecat_tavus_interactions import TavusInteractionsParams
 from pipecat_tavus_interactions.api import Conversation
 from pipecat_tavus_interactions.live import LiveSession, connect, daily_params_for
+from pipecat_tavus_interactions.pipeline.rtvi import TavusRTVIProcessor
 
 CID = "c0123456789"
 URL = f"https://tavus.daily.co/{CID}"
@@ -254,16 +255,18 @@ async def test_the_meeting_token_never_appears_in_logs_or_reprs():
 # --- the worker ---------------------------------------------------------------------------
 
 
-def test_worker_kwargs_turn_rtvi_and_the_idle_timeout_off():
+def test_worker_kwargs_keep_rtvi_on_and_turn_the_idle_timeout_off():
     session = connect(conversation())
-    assert session.worker_kwargs() == {
-        "enable_rtvi": False,
-        "idle_timeout_secs": None,
-        "cancel_on_idle_timeout": False,
-    }
+    kwargs = session.worker_kwargs()
+    assert isinstance(kwargs.pop("rtvi_processor"), TavusRTVIProcessor)
+    assert kwargs == {"idle_timeout_secs": None, "cancel_on_idle_timeout": False}
     worker = session.pipeline_worker(Pipeline([session.tavus.input(), session.tavus.output()]))
+    assert isinstance(worker.rtvi, TavusRTVIProcessor)  # Pipecat's default: RTVI on
+    off = session.pipeline_worker(
+        Pipeline([session.tavus.input(), session.tavus.output()]), enable_rtvi=False
+    )
     with pytest.raises(Exception, match="RTVI is not enabled"):
-        _ = worker.rtvi
+        _ = off.rtvi
     assert worker._idle_timeout_secs is None  # no public accessor
     custom = session.pipeline_worker(
         Pipeline([session.tavus.input(), session.tavus.output()]), idle_timeout_secs=600

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import timeit
 import tracemalloc
 from typing import Any
 
@@ -458,20 +457,3 @@ def test_held_events_are_bounded_and_overflow_releases_the_oldest_gap():
     assert o.stats["overflow"] == 1
     e7 = heartbeat(7)
     assert o.push(e7, 0.0) == [e7, e8]
-
-
-# --- performance ------------------------------------------------------------------------
-
-
-def test_push_on_the_in_order_path_is_cheap():
-    # A regression guard, not a benchmark: the in-order path is a few dict operations.
-    events = [streaming(i, "pal", f"word {i}", i, turn=1) for i in range(1, 20_001)]
-
-    def run():
-        o = EventOrderer()
-        push = o.push
-        for e in events:
-            push(e, 0.0)
-
-    per_event = min(timeit.repeat(run, number=1, repeat=3)) / len(events)
-    assert per_event < 10e-6

@@ -13,6 +13,9 @@ from typing import Any
 from .. import events as ev
 from .records import ToolCallRecord, ToolCallStatus, TurnRecord, find_call, same_call
 
+#: Tool calls a turn record keeps; calls past it are run and answered but not recorded.
+MAX_TURN_TOOL_CALLS = 1_000
+
 
 class ToolCallBook:
     """The tool-call methods of :class:`~.turns.TurnLedger` (a mixin)."""
@@ -20,6 +23,8 @@ class ToolCallBook:
     # State and helpers of TurnLedger: _records, _st() (the per-turn scratch), _turn(),
     # _complete().
     _records: dict[int, TurnRecord]
+    #: How many tool calls were not recorded because their turn held MAX_TURN_TOOL_CALLS.
+    tool_calls_unrecorded = 0
 
     def _on_tool_call(self, event: ev.ToolCallEvent, record: TurnRecord, now: float) -> None:
         call = ToolCallRecord(
@@ -31,6 +36,8 @@ class ToolCallBook:
         )
         # Tool-call bookkeeping may have recorded this call already (with its own id for it).
         if self._same_call(record, call) is None:
+            if len(record.tool_calls) >= MAX_TURN_TOOL_CALLS:
+                self.tool_calls_unrecorded += 1
             self._add_call(record, call)
 
     def _same_call(self, turn: TurnRecord, call: ToolCallRecord) -> int | None:
@@ -56,6 +63,8 @@ class ToolCallBook:
         calls = turn.tool_calls
         if at is None:
             at = len(calls)
+            if at >= MAX_TURN_TOOL_CALLS:  # still run and answered, only not kept here
+                return
             calls.append(call)
         else:
             scratch.pending -= calls[at].status == "pending"
@@ -138,4 +147,4 @@ class ToolCallBook:
         return []
 
 
-__all__ = ["ToolCallBook"]
+__all__ = ["MAX_TURN_TOOL_CALLS", "ToolCallBook"]

@@ -49,13 +49,6 @@ _ABOVE_ALL = 2**63
 
 _ids = itertools.count()
 
-# What a seq's content is compared by: the two forms of one speaking transition (which
-# might share a seq) are one family; every other model is its own.
-_FAMILY: dict[type[ev.Event], object] = {
-    cls: ("speaking", "started" in cls.EVENT_TYPES[0]) if issubclass(cls, ev.SpeakingEvent) else cls
-    for cls in (*ev.EVENT_MODELS, ev.UnknownEvent)
-}
-
 
 class EventOrderer(ContentDedup):
     """Re-orders events by ``seq`` and drops duplicate deliveries, twins and forms.
@@ -68,8 +61,9 @@ class EventOrderer(ContentDedup):
     expected one is released with any held successors that are now contiguous; a higher one
     is held (a gap); a lower one is either late (its ``seq`` was given up with a gap, or is
     below the baseline: released at once) or a copy. A copy is told by its content: the
-    class, ``timestamp`` and ``turn_idx`` of the last ``restart_distance`` released ``seq``
-    values are remembered, and only the same ``seq`` with the same content is a duplicate
+    ``timestamp`` of the last ``restart_distance`` released ``seq`` values is remembered
+    (Tavus stamps every event; a copy carries the same stamp, a restarted counter's event a
+    new one), and only the same ``seq`` with the same ``timestamp`` is a duplicate
     (dropped, counted). The counter restarted (a new replica session) when a lower ``seq``
     comes with new content, or lies more than ``restart_distance`` below (beyond what is
     remembered): everything held is released, the new value becomes the baseline, and
@@ -125,7 +119,7 @@ class EventOrderer(ContentDedup):
         self._restart_distance = restart_distance
         # What the last ``restart_distance`` released seqs carried, slot = seq % distance.
         self._ring_seq: list[int | None] = [None] * restart_distance
-        self._ring_content: list[tuple | None] = [None] * restart_distance
+        self._ring_content: list[float | None] = [None] * restart_distance
         #: The first event of the newest ``seq`` counter after a restart (else ``None``).
         self.restarted_with: ev.Event | None = None
         self._new_session = False
@@ -174,7 +168,7 @@ class EventOrderer(ContentDedup):
             self._expected = seq + 1
             i = seq % self._restart_distance
             self._ring_seq[i] = seq
-            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
+            self._ring_content[i] = event.timestamp
         else:
             return self._push_slow(event, seq, now)
         # The fast path: in order, nothing held. Only twins and forms can still drop it.
@@ -312,14 +306,13 @@ class EventOrderer(ContentDedup):
         return out
 
     def _new_content(self, event: ev.Event, seq: int) -> bool:
-        """Tell whether ``seq`` was released before with other content (a new counter).
+        """Tell whether ``seq`` was released before with another timestamp (a new counter).
 
         Within ``restart_distance`` every released seq is remembered, so a seq that is not
         was never released: a gap given up long ago, whose copy is dropped (counted).
         """
         i = seq % self._restart_distance
-        content = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
-        return self._ring_seq[i] == seq and self._ring_content[i] != content
+        return self._ring_seq[i] == seq and self._ring_content[i] != event.timestamp
 
     def _hold(self, event: ev.Event, seq: int, now: float, out: list[ev.Event]) -> None:
         held = self._held
@@ -398,7 +391,7 @@ class EventOrderer(ContentDedup):
         if seq is not None:
             i = seq % self._restart_distance
             self._ring_seq[i] = seq
-            self._ring_content[i] = (_FAMILY.get(event.__class__), event.timestamp, event.turn_idx)
+            self._ring_content[i] = event.timestamp
         check = self._filters.get(event.__class__)
         if check is None or check(event):
             self._released += 1

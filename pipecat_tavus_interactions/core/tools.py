@@ -29,7 +29,7 @@ from .. import events as ev
 from .. import interactions as ix
 from ..exceptions import TavusInteractionsError
 from ..params import TavusInteractionsParams
-from .effects import ToolCall, TurnCompleted
+from .effects import SendFailed, ToolCall, TurnCompleted
 from .records import ToolCallRecord
 from .sender import Sender
 from .turns import TurnLedger
@@ -184,7 +184,7 @@ class ToolCalls:
             result=result,
             error=error,
             finished_at=now,
-            delivery=delivery,
+            delivery="not_sent" if any(type(e) is SendFailed for e in out) else delivery,
         )
         out += [TurnCompleted(turn) for turn in completed]
         return out

@@ -42,6 +42,10 @@ class Driver(Protocol):
     def has_handlers(self, event_name: str) -> bool:
         """Tell whether an event has handlers."""
 
+    @property
+    def input_started(self) -> bool:
+        """True once ``tavus.input()`` has started in a pipeline."""
+
     async def processor_started(self, processor: Any) -> None:
         """A processor received its ``StartFrame``."""
 

@@ -48,6 +48,7 @@ from .frames import (
     TavusTurnFrame,
     TavusUtteranceFrame,
 )
+from .signals import PipecatSignals
 
 if TYPE_CHECKING:
     from pipecat.processors.frame_processor import FrameProcessor
@@ -87,8 +88,11 @@ _OBSERVED = frozenset(
 )
 
 
+#: Speaking events: Pipecat's observers and metrics need them (``signals.py``).
+_SPEAKING = frozenset(cls for cls in ev.EVENT_MODELS if issubclass(cls, ev.SpeakingEvent))
+
 #: The event models whose acceptance alone pushes a frame.
-_MAPPED = _OBSERVED | {ev.UnknownEvent}
+_MAPPED = _OBSERVED | _SPEAKING | {ev.UnknownEvent}
 
 
 class EffectRunner:
@@ -135,6 +139,7 @@ class EffectRunner:
             tools: Runs tool handlers.
         """
         self._in = inbound
+        self._signals = PipecatSignals(self._tavus, inbound)
         self._tools = tools
         tools.set_owner(inbound)
         self._apply = {
@@ -282,6 +287,8 @@ class EffectRunner:
             await self._tavus.emit("on_event", event)
         if kind in _OBSERVED:
             await self._observed(event)
+        elif kind in _SPEAKING:
+            await self._signals.speaking_event(event)
 
     async def _observed(self, event: ev.Event) -> None:
         """Events that map to a frame whatever the state: tool calls, perception, ..."""
@@ -292,6 +299,7 @@ class EffectRunner:
         frame = _event_frame(event)
         if frame is not None:
             await self._in.push_frame(frame)
+            await self._signals.server_message(event)
 
     async def _transcript(self, effect: fx.UserTranscript) -> None:
         event = effect.event
@@ -323,12 +331,17 @@ class EffectRunner:
             event=effect.event,
         )
         await self._in.push_frame(frame)
+        if effect.spoken:
+            await self._signals.spoken(effect.text)
         if self._on_utterance:
             await self._tavus.emit("on_utterance", frame)
 
     async def _speaking(self, effect: fx.ReplicaSpeaking) -> None:
-        frame = BotStartedSpeakingFrame() if effect.speaking else BotStoppedSpeakingFrame()
-        await self._in.push_frame(frame)
+        if effect.speaking:
+            await self._signals.bot_started()  # the turn's TTFB goes first, as a service's
+            await self._in.push_frame(BotStartedSpeakingFrame())
+        else:
+            await self._in.push_frame(BotStoppedSpeakingFrame())
 
     async def _tick(self, effect: fx.ReplicaSpeakingTick) -> None:
         await self._in.push_frame(BotSpeakingFrame())

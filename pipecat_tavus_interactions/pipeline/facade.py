@@ -25,17 +25,41 @@ from typing import Any
 
 from loguru import logger
 from pipecat.utils.base_object import BaseObject
+from pydantic import ValidationError
 
 from .. import interactions as ix
 from ..core.connection import TavusConnection
 from ..core.turns import TurnLedger
-from ..exceptions import LocalProtocolError
+from ..exceptions import ConfigurationError, ConfigurationTypeError, LocalProtocolError
 from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
 from .recorder import RecordWriter, connection_for
 from .tool_runner import ToolRunner
+
+
+def _params_from(params: object) -> TavusInteractionsParams:
+    """The facade's configuration from what its constructor was given."""
+    if params is None:
+        return TavusInteractionsParams()
+    if isinstance(params, TavusInteractionsParams):
+        return params
+    if not isinstance(params, Mapping):
+        raise ConfigurationTypeError(
+            "params must be a TavusInteractionsParams (or a dict of its fields), not "
+            f"{type(params).__name__}: TavusInteractions(params=TavusInteractionsParams("
+            "mode='full', conversation_id=...))"
+        )
+    try:
+        return TavusInteractionsParams.model_validate(dict(params))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(
+            f"params is not a valid TavusInteractionsParams: {problems}"
+        ) from None
 
 
 class TavusInteractions(BaseObject):
@@ -85,21 +109,28 @@ class TavusInteractions(BaseObject):
     def __init__(
         self,
         *,
-        params: TavusInteractionsParams | None = None,
+        params: TavusInteractionsParams | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         name: str | None = None,
     ):
         """Create the facade.
 
         Args:
-            params: The configuration; defaults to ``TavusInteractionsParams()``.
+            params: The configuration: a ``TavusInteractionsParams``, or a dict of its fields
+                (validated into one); defaults to ``TavusInteractionsParams()``.
             clock: Monotonic clock in seconds (injectable for tests); the core's time and
                 every timer's deadline are on this clock.
             name: Optional name used in logs.
+
+        Raises:
+            ConfigurationError: A dict with an unknown field or a bad value (also a
+                ``ValueError``).
+            ConfigurationTypeError: ``params`` is neither (also a ``TypeError``).
         """
         super().__init__(name=name)
-        self._params = params or TavusInteractionsParams()
+        self._params = _params_from(params)
         self._clock = clock
+        self._input_started = False
         for event in self.EVENTS:
             self._register_event_handler(event)
         self._conn, self._recorder = connection_for(self._params, now=clock())
@@ -242,6 +273,19 @@ class TavusInteractions(BaseObject):
         transport.add_event_handler("on_participant_joined", joined)
         transport.add_event_handler("on_participant_left", left)
 
+    def drive_with(self, inbound: Any, outbound: Any) -> None:
+        """Carry out the core's effects through other processors than ``input()``/``output()``.
+
+        The relay (:class:`~pipecat_tavus_interactions.TavusReplicaRelay`) calls this: the
+        frames of inbound effects are then pushed from ``inbound`` and the messages go out
+        through ``outbound.transmit``.
+
+        Args:
+            inbound: Has ``push_frame``, ``broadcast_interruption``, ``create_task``.
+            outbound: Has ``transmit`` and ``report_failure``.
+        """
+        self._effects.attach(inbound, outbound, self.tools)
+
     # --- sending and tools ----------------------------------------------------------------
 
     async def send(self, interaction: ix.Interaction) -> None:
@@ -358,6 +402,13 @@ class TavusInteractions(BaseObject):
             processor: ``tavus.input()`` or ``tavus.output()``.
         """
         self._effects.set_task_owner(processor)
+        if isinstance(processor, TavusInteractionsInput):
+            self._input_started = True
+
+    @property
+    def input_started(self) -> bool:
+        """True once ``tavus.input()`` has started in a pipeline (placement checks)."""
+        return self._input_started
 
     async def cleanup(self) -> None:
         """Stop the timers and tool handlers, then wait for running event handlers.

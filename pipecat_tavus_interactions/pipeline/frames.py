@@ -35,6 +35,23 @@ from ..exceptions import LocalProtocolError
 if TYPE_CHECKING:
     from ..core.records import TurnRecord
 
+#: Longest text a frame's ``str()`` shows (the rest is elided; the field holds it all).
+STR_TEXT_CHARS = 60
+
+
+def _short(text: Any, limit: int = STR_TEXT_CHARS) -> str:
+    """``text`` as ``[...]`` for a frame's ``str()``, cut to ``limit`` characters."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"[{text}]"
+
+
+def _describe(name: str, **parts: Any) -> str:
+    """``Name#3(key: value, ...)``, leaving out the parts that are ``None``."""
+    shown = ", ".join(f"{k}: {v}" for k, v in parts.items() if v is not None)
+    return f"{name}({shown})"
+
 
 # --- inbound ---------------------------------------------------------------------------
 
@@ -61,6 +78,10 @@ class TavusEventFrame(_TavusInboundFrame):
         """The turn the event belongs to, when it belongs to one."""
         return self.event.turn_idx
 
+    def __str__(self) -> str:
+        e = self.event
+        return _describe(self.name, event_type=e.event_type, seq=e.seq, turn=e.turn_idx)
+
 
 @dataclass
 class TavusUtteranceFrame(_TavusInboundFrame):
@@ -84,6 +105,16 @@ class TavusUtteranceFrame(_TavusInboundFrame):
     interrupted: bool = False
     injected: bool = False
     event: ev.Event | None = None
+
+    def __str__(self) -> str:
+        flags = [f for f in ("spoken", "interrupted", "injected") if getattr(self, f)]
+        return _describe(
+            self.name,
+            role=self.role,
+            turn=self.turn_idx,
+            flags=",".join(flags) or None,
+            text=_short(self.text),
+        )
 
 
 @dataclass
@@ -111,6 +142,16 @@ class TavusToolCallFrame(_TavusInboundFrame):
         """The Tavus tool call id, when sent."""
         return self.event.tool_call_id
 
+    def __str__(self) -> str:
+        e = self.event
+        return _describe(
+            self.name,
+            function=e.name,
+            id=e.tool_call_id,
+            turn=e.turn_idx,
+            arguments=_short(e.arguments_raw or e.arguments),
+        )
+
 
 @dataclass
 class TavusReplicaInterruptedFrame(SystemFrame):
@@ -126,6 +167,9 @@ class TavusReplicaInterruptedFrame(SystemFrame):
     inference_id: str | None = None
     event: ev.Event | None = None
 
+    def __str__(self) -> str:
+        return _describe(self.name, turn=self.turn_idx, inference_id=self.inference_id)
+
 
 @dataclass
 class TavusPerceptionAnalysisFrame(_TavusInboundFrame):
@@ -138,6 +182,9 @@ class TavusPerceptionAnalysisFrame(_TavusInboundFrame):
 
     analysis: str
     event: ev.PerceptionAnalysisEvent | None = None
+
+    def __str__(self) -> str:
+        return _describe(self.name, analysis=_short(self.analysis))
 
 
 @dataclass
@@ -156,6 +203,16 @@ class TavusObjectiveFrame(_TavusInboundFrame):
     output_variables: dict[str, Any] = field(default_factory=dict)
     event: ev.ObjectiveEvent | None = None
 
+    def __str__(self) -> str:
+        return _describe(
+            self.name,
+            status=self.status,
+            objective=self.objective_name,
+            output_variables=_short(sorted(self.output_variables))
+            if self.output_variables
+            else None,
+        )
+
 
 @dataclass
 class TavusGuardrailFrame(_TavusInboundFrame):
@@ -171,6 +228,10 @@ class TavusGuardrailFrame(_TavusInboundFrame):
     reason: str | None = None
     event: ev.GuardrailEvent | None = None
 
+    def __str__(self) -> str:
+        reason = _short(self.reason) if self.reason is not None else None
+        return _describe(self.name, guardrail=self.guardrail, reason=reason)
+
 
 @dataclass
 class TavusTurnFrame(_TavusInboundFrame):
@@ -181,6 +242,19 @@ class TavusTurnFrame(_TavusInboundFrame):
     """
 
     turn: TurnRecord
+
+    def __str__(self) -> str:
+        t = self.turn
+        latency = t.response_latency_s
+        return _describe(
+            self.name,
+            turn=t.turn_idx,
+            user=_short(t.user_text) if t.user_text is not None else None,
+            replica=_short(t.replica_spoken_text or t.replica_intended_text or ""),
+            tools=len(t.tool_calls) or None,
+            interrupted=t.replica_interrupted or None,
+            latency=f"{latency:.3f}s" if latency is not None else None,
+        )
 
 
 # --- outbound --------------------------------------------------------------------------
@@ -210,6 +284,24 @@ class TavusInteractionFrame(DataFrame):
     def _build(self) -> ix.Interaction:
         raise LocalProtocolError(
             "TavusInteractionFrame needs interaction=...; or use one of its subclasses"
+        )
+
+    def __str__(self) -> str:
+        interaction = self.interaction
+        text = next(
+            (
+                getattr(interaction, f)
+                for f in ("text", "context", "objective_name")
+                if isinstance(getattr(interaction, f, None), str)
+            ),
+            None,
+        )
+        audio = getattr(interaction, "audio", None)
+        return _describe(
+            self.name,
+            interaction=getattr(interaction, "EVENT_TYPE", None) or type(interaction).__name__,
+            text=_short(text) if text is not None else None,
+            audio=f"{len(audio)} bytes" if audio is not None else None,
         )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
@@ -41,6 +42,7 @@ from pipecat.frames.frames import (
     OutputAudioRawFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
+    OutputTransportReadyFrame,
     StartFrame,
     TTSSpeakFrame,
     TTSStartedFrame,
@@ -57,6 +59,10 @@ from .frames import TavusInteractionFrame, TavusInterruptFrame
 if TYPE_CHECKING:
     from ..core.effects import SendFailed, Transmit
     from .driver import Driver
+
+
+# How long after start the output transport has to say it is ready (placement check).
+_PLACEMENT_GRACE_S = 1.0
 
 
 class TavusInteractionsOutput(FrameProcessor):
@@ -81,6 +87,11 @@ class TavusInteractionsOutput(FrameProcessor):
         self._params = tavus.params
         self._resampler = EchoResampler(self._params.echo_sample_rate)
         self._daily_frames: tuple[type, type] | None = None
+        # An output transport after this processor says it is ready (upstream) at start;
+        # without one, what we push never reaches Tavus (see _check_placement).
+        self._transport_ready = False
+        self._placement_checked = False
+        self._started_at: float | None = None
 
     # --- public API --------------------------------------------------------------------
 
@@ -126,6 +137,8 @@ class TavusInteractionsOutput(FrameProcessor):
             urgent_cls, queued_cls = self._daily_frame_classes()
             cls = urgent_cls if effect.urgent else queued_cls
             frame = cls(message=message, participant_id=participant)
+        if not self._placement_checked:
+            self._check_placement(message.get("event_type"))
         await self.push_frame(frame)
         if self._tavus.has_handlers("on_interaction_sent"):
             await self._tavus.emit("on_interaction_sent", message)
@@ -137,9 +150,35 @@ class TavusInteractionsOutput(FrameProcessor):
             effect: What failed and why.
         """
         await self._tavus.emit("on_send_failed", effect.interaction, effect.error)
+        if not self._placement_checked:
+            self._check_placement(effect.interaction.EVENT_TYPE)
         if effect.report:
             text = f"{effect.interaction.EVENT_TYPE} not sent: {effect.error}"
             await self.push_error(text, exception=effect.error)
+
+    def _check_placement(self, where: str | None) -> None:
+        """Say once, loudly, when the pipeline cannot deliver what this processor pushes.
+
+        Judged at the first message (or failure) a while after start: the transport after
+        us says it is ready upstream as it starts, which may come after the first messages.
+        """
+        started = self._started_at
+        if started is None or self._clock() - started < _PLACEMENT_GRACE_S:
+            return
+        self._placement_checked = True
+        if not self._transport_ready:
+            self._conn.stats["pushed_without_output_transport"] += 1
+            logger.error(
+                f"{self}: no output transport after tavus.output() reported ready, so "
+                f"{where} (and what follows) may never reach Tavus. Place tavus.output() "
+                "right before transport.output(): [..., tavus.output(), transport.output()]"
+            )
+        if not self._tavus.input_started:
+            logger.error(
+                f"{self}: tavus.input() is not running in this pipeline, so no replica event "
+                "is read (no speaking state, transcripts or tool calls). Place it right after "
+                "the transport's input: [transport.input(), tavus.input(), ...]"
+            )
 
     def _daily_frame_classes(self) -> tuple[type, type]:
         if self._daily_frames is None:
@@ -180,6 +219,8 @@ class TavusInteractionsOutput(FrameProcessor):
             await self._run(self._conn.interrupt(now=self._clock()))
             return
         if direction is not FrameDirection.DOWNSTREAM:
+            if isinstance(frame, OutputTransportReadyFrame):
+                self._transport_ready = True
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, TavusInterruptFrame):
@@ -192,6 +233,7 @@ class TavusInteractionsOutput(FrameProcessor):
             await self._tts_speak(frame)
             return
         if isinstance(frame, StartFrame):
+            self._started_at = self._clock()
             await self.push_frame(frame, direction)
             await self._tavus.processor_started(self)
             await self._run(self._conn.start(now=self._clock()))

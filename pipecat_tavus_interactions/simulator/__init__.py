@@ -6,6 +6,9 @@
 - :class:`SimulatedTransport` puts it in a Pipecat pipeline the way ``DailyTransport`` puts a
   real replica there (app messages both ways, participants, join and leave).
 - :class:`TavusRestSimulator` serves the REST endpoints ``TavusAPI`` uses, on loopback.
+- :class:`SimulatedRoom` is the Tavus room for the relay
+  (:class:`~pipecat_tavus_interactions.TavusReplicaRelay`): the simulator's messages, a drawn
+  face with captions as video, and its speech as shaped tones.
 
 Example::
 
@@ -21,6 +24,7 @@ from .chaos import Chaos, Delivery
 from .persona import PersonaRule, ScriptedPersona, ScriptedUser, ToolCallSpec, UserLine
 from .replica import TavusSimulator
 from .rest import TavusRestSimulator
+from .room import SimulatedRoom
 from .transport import SimulatedInputTransport, SimulatedOutputTransport, SimulatedTransport
 
 __all__ = [
@@ -39,4 +43,6 @@ __all__ = [
     "SimulatedOutputTransport",
     # the REST API
     "TavusRestSimulator",
+    # the relay's room
+    "SimulatedRoom",
 ]

@@ -43,7 +43,7 @@ from .chaos import Chaos, Delivery
 from .inbox import Inbox
 from .persona import ScriptedPersona, ScriptedUser
 from .replica_state import ReplicaState
-from .speech import Voice
+from .speech import Utterance, Voice
 from .wire import WireBuilder
 
 __all__ = ["TavusSimulator"]
@@ -255,6 +255,11 @@ class TavusSimulator:
     def is_speaking(self) -> bool:
         """Whether the replica is speaking now."""
         return self._voice.speech is not None
+
+    @property
+    def speech(self) -> Utterance | None:
+        """The utterance being spoken now (read-only use: the simulated room draws it)."""
+        return self._voice.speech
 
     @property
     def started(self) -> bool:
