@@ -374,3 +374,12 @@ def test_an_absurd_turn_idx_makes_no_timeline_row(tmp_path):
     assert [row.turn_idx for row in timeline.rows] == [1]
     (span,) = timeline.rows[0].user
     assert (span.start, span.end) == (1.0, 2.0)
+
+
+def test_every_effect_has_a_summary():
+    import typing
+
+    from pipecat_tavus_interactions.core import effects as fx
+    from pipecat_tavus_interactions.core import recording
+
+    assert set(typing.get_args(fx.Effect)) <= set(recording._SUMMARIES)

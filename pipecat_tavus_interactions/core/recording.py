@@ -178,7 +178,10 @@ def summarize(effects: list) -> tuple[list, list[dict[str, Any]]]:
     transmit = fx.Transmit
     for effect in effects:
         kind = effect.__class__
-        summaries.append(table[kind](effect))
+        summary = table.get(kind)
+        # An effect this module does not know yet (added to the core later) is recorded by
+        # name rather than breaking the pipeline; a test keeps the table complete.
+        summaries.append((kind.__name__,) if summary is None else summary(effect))
         if kind is transmit:
             outs.append(
                 {"k": "out", "msg": effect.message, "urgent": effect.urgent,
