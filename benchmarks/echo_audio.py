@@ -24,6 +24,10 @@ into the chunk size our path uses, and per chunk base64-encode it, build the mes
 and ``json.dumps`` it (the paths above stop before serialisation, which the transport does;
 the floor includes it).
 
+Core alone (a breakdown, not a baseline): the same audio given straight to the package's
+conversation core (``TavusConnection.echo_audio``, then ``echo_audio_close``), no frames and
+no queues: chunking, base64 and the message dicts, the part of our path that is ours.
+
 Every message of both paths is measured with ``encoded_size`` (compact UTF-8 JSON) against
 the 4096-byte cap (Daily's documented app-message limit, our ``max_message_bytes``).
 """
@@ -44,6 +48,7 @@ from pipecat.services.tavus.video import TavusVideoService
 from pipecat.transports.tavus.transport import TavusCallbacks, TavusParams, TavusTransportClient
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
+from pipecat_tavus_interactions.core.connection import TavusConnection
 from pipecat_tavus_interactions.protocol import encoded_size
 
 from .common import REPLICA_ID, Harness, settle
@@ -200,6 +205,27 @@ async def _floor_once(frames: list[Frame], out_rate: int, chunk: int) -> float:
     return time.process_time() - c0
 
 
+def _core_once(frames: list[Frame], out_rate: int) -> float:
+    """The package's core alone on the same audio (no frames, no queues); CPU seconds."""
+    conn = TavusConnection(
+        TavusInteractionsParams(
+            mode="echo_audio",
+            conversation_id="c-bench",
+            replica_participant_id=REPLICA_ID,
+            heartbeat_timeout_s=None,
+            wait_for_replica=False,
+            echo_sample_rate=out_rate,
+        )
+    )
+    conn.start(now=0.0)
+    gc.collect()
+    c0 = time.process_time()
+    for i, f in enumerate(frames):
+        conn.echo_audio(f.audio, context_id=None, now=i * 0.02)
+    conn.echo_audio_close(now=len(frames) * 0.02)
+    return time.process_time() - c0
+
+
 def _audio_len(message: dict) -> int:
     b64 = message["properties"]["audio"]
     return len(b64) * 3 // 4 - b64[-2:].count("=")
@@ -240,7 +266,7 @@ async def compare(*, seconds: float, repeats: int) -> list[dict[str, Any]]:
     results = []
     for label, in_rate, out_rate in cases:
         frames = audio_frames(seconds, rate=in_rate)
-        cpu: dict[str, list[float]] = {"ours": [], "pipecat": [], "floor": []}
+        cpu: dict[str, list[float]] = {"ours": [], "pipecat": [], "floor": [], "core": []}
         wall: dict[str, list[float]] = {"ours": [], "pipecat": []}
         msgs: dict[str, list[dict]] = {}
         for _ in range(repeats):
@@ -252,7 +278,9 @@ async def compare(*, seconds: float, repeats: int) -> list[dict[str, Any]]:
             cpu["ours"].append(c / seconds * 1e3)
             chunk = _sizes(msgs["ours"])["max_chunk_bytes"]
             cpu["floor"].append(await _floor_once(frames, out_rate, chunk) / seconds * 1e3)
-        med = {k: _median(v) for k, v in cpu.items()}
+            if in_rate == out_rate:  # the core takes audio at the wire rate
+                cpu["core"].append(_core_once(frames, out_rate) / seconds * 1e3)
+        med = {k: _median(v) for k, v in cpu.items() if v}
         results.append(
             {
                 "case": label,
@@ -267,6 +295,26 @@ async def compare(*, seconds: float, repeats: int) -> list[dict[str, Any]]:
             }
         )
     return results
+
+
+def main() -> None:
+    """Run the comparison alone and print JSON: ``python -m benchmarks.echo_audio``."""
+    import argparse
+    import sys
+
+    from loguru import logger
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=11)
+    args = parser.parse_args()
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    print(json.dumps(asyncio.run(compare(seconds=args.seconds, repeats=args.repeats)), indent=1))
+
+
+if __name__ == "__main__":
+    main()
 
 
 __all__ = ["compare"]

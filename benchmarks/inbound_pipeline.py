@@ -1,6 +1,8 @@
 """Inbound in a pipeline: ``tavus.input()`` versus a processor that only consumes Tavus messages.
 
-Measured: per-message wall time of ``worker -> tavus.input() -> tavus.output() -> sink``
+Measured: per-message CPU time (``time.process_time``, so other processes on a shared
+machine do not count; wall time is reported beside it) of
+``worker -> tavus.input() -> tavus.output() -> sink``
 (full mode, ``get_weather`` registered, the facade of :func:`.common.make_tavus`) over a
 simulator recording. All messages are queued on the worker at once as
 ``DailyInputTransportMessageFrame`` from the replica (Daily's downstream copy), then a
@@ -63,42 +65,46 @@ class _Marker:
     def __init__(self):
         self.event = asyncio.Event()
         self.at = 0.0
+        self.cpu_at = 0.0
 
     def __call__(self, frame: Frame, now: float) -> None:
         msg = getattr(frame, "message", None)
         if isinstance(msg, dict) and msg.get("type") == "bench-marker":
             self.at = now
+            self.cpu_at = time.process_time()
             self.event.set()
 
 
 async def _time_pipeline(
     factory: Callable[[], list[FrameProcessor]], messages: list[dict]
-) -> float:
+) -> tuple[float, float]:
+    """Wall and CPU seconds from the first message queued to the marker at the sink."""
     marker = _Marker()
     frames = frames_for(messages)
     end = DailyInputTransportMessageFrame(message={"type": "bench-marker"}, participant_id="x")
     async with Harness(factory(), on_frame=marker) as h:
         await settle()
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for f in frames:
             await h.worker.queue_frame(f)
         await h.worker.queue_frame(end)
         await asyncio.wait_for(marker.event.wait(), timeout=120)
-        elapsed = marker.at - t0
+        elapsed = marker.at - t0, marker.cpu_at - c0
         await settle()
     return elapsed
 
 
 async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
-    """Per-message wall time of ours, the consume-only baseline and two pass-throughs.
+    """Per-message CPU (and wall) time of ours, the consume-only baseline, two pass-throughs.
 
     Args:
         messages: A wire recording.
         repeats: Runs of each (interleaved).
 
     Returns:
-        Per-message medians in microseconds and the ratios to each baseline.
+        Per-message medians in microseconds (``*_us`` CPU, ``*_wall_us`` wall) and the
+        ratios of the CPU medians to each baseline.
     """
     cid = messages[0]["conversation_id"]
     n = len(messages)
@@ -114,14 +120,18 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
         return [PassThrough(), PassThrough()]
 
     samples: dict[str, list[float]] = {"ours": [], "consumer": [], "passthrough": []}
+    walls: dict[str, list[float]] = {"ours": [], "consumer": [], "passthrough": []}
     factories = {"ours": ours, "consumer": consumer, "passthrough": passthrough}
     for _ in range(repeats):
         for key, factory in factories.items():
-            samples[key].append(await _time_pipeline(factory, messages) / n * 1e6)
+            wall, cpu = await _time_pipeline(factory, messages)
+            samples[key].append(cpu / n * 1e6)
+            walls[key].append(wall / n * 1e6)
     med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
     return {
         "events": n,
         "repeats": repeats,
+        **{f"{k}_wall_us": sorted(v)[len(v) // 2] for k, v in walls.items()},
         "ours_us": med["ours"],
         "consumer_us": med["consumer"],
         "passthrough_us": med["passthrough"],

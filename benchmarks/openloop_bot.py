@@ -29,7 +29,14 @@ drain limit passed: those still missing count with ``drain end - scheduled`` (a 
 bound) and are reported as missing.
 
 Also recorded over the window: CPU (``getrusage`` of this process, user + system),
-every garbage collection (``gc.callbacks``: generation, pause), event frames out, peak RSS.
+every garbage collection (``gc.callbacks``: generation, pause, and its CPU time, which other
+processes on a shared machine cannot inflate), event frames out, peak RSS.
+
+Options (set by :mod:`.scale`): ``--tune-gc`` calls ``pipecat_tavus_interactions.tune_gc()``
+once the pipelines started; ``--no-observers`` builds the workers without the default
+observers (``enable_turn_tracking=False, idle_timeout_secs=None``, see ``docs/scale.md``);
+``--upstream-copy`` undoes ``tavus.input()``'s cut of Daily's upstream copy (the package as
+it was, for comparison); ``--gc-freeze`` and ``--bot-speaking-interval`` as named.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 
-from pipecat_tavus_interactions import TavusEventFrame
+from pipecat_tavus_interactions import TavusEventFrame, tune_gc
 
 from .common import REPLICA_ID, Probe, make_tavus, pct, peak_rss_bytes
 from .openloop_load import END, HEADER
@@ -94,7 +101,13 @@ class WireOutput(BaseOutputTransport):
 
 
 class _Conversation:
-    def __init__(self, cid: str, out: list[tuple[float, float]], tavus_params: dict[str, Any]):
+    def __init__(
+        self,
+        cid: str,
+        out: list[tuple[float, float]],
+        tavus_params: dict[str, Any],
+        worker_params: dict[str, Any],
+    ):
         self.scheduled: dict[int, float] = {}
         self.tavus = make_tavus(cid, emit_event_frames=True, **tavus_params)
         self.input = WireInput(TransportParams())
@@ -116,19 +129,30 @@ class _Conversation:
             cancel_on_idle_timeout=False,
             enable_rtvi=False,
             check_dangling_tasks=False,
+            **worker_params,
         )
 
 
 class _GcLog:
     def __init__(self):
-        self.pauses: list[tuple[float, int, float]] = []  # (start, generation, seconds)
+        # (start, generation, seconds, CPU seconds): CPU is what a shared machine cannot inflate
+        self.pauses: list[tuple[float, int, float, float]] = []
         self._t = 0.0
+        self._c = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._t = time.monotonic()
+            self._c = time.process_time()
         else:
-            self.pauses.append((self._t, info["generation"], time.monotonic() - self._t))
+            self.pauses.append(
+                (
+                    self._t,
+                    info["generation"],
+                    time.monotonic() - self._t,
+                    time.process_time() - self._c,
+                )
+            )
 
 
 def _cpu() -> float:
@@ -182,7 +206,13 @@ async def run(args: argparse.Namespace) -> None:
     tavus_params: dict[str, Any] = {}
     if args.bot_speaking_interval:
         tavus_params["bot_speaking_interval_s"] = args.bot_speaking_interval
-    convs = [_Conversation(args.cid, out, tavus_params) for _ in range(args.conversations)]
+    worker_params: dict[str, Any] = {}
+    if args.no_observers:
+        # docs/scale.md: a bot that uses neither turn tracking nor the idle timeout.
+        worker_params = {"enable_turn_tracking": False, "idle_timeout_secs": None}
+    convs = [
+        _Conversation(args.cid, out, tavus_params, worker_params) for _ in range(args.conversations)
+    ]
     runner = WorkerRunner(handle_sigint=False)
     started = 0
     all_started = asyncio.Event()
@@ -198,9 +228,16 @@ async def run(args: argparse.Namespace) -> None:
     await runner.add_workers(*[c.worker for c in convs])
     run_task = asyncio.create_task(runner.run())
     await asyncio.wait_for(all_started.wait(), timeout=300)
+    if args.upstream_copy:
+        # The package before it stopped Daily's upstream copy at the transport (comparison).
+        for c in convs:
+            if "broadcast_frame" in vars(c.input):
+                del c.input.broadcast_frame
     if args.gc_freeze:
         gc.collect()
         gc.freeze()
+    if args.tune_gc:
+        tune_gc()
     reader, writer = await asyncio.open_unix_connection(args.socket)
     writer.write(json.dumps({"proc": args.proc, "monotonic": time.monotonic()}).encode() + b"\n")
     await writer.drain()
@@ -224,7 +261,8 @@ async def run(args: argparse.Namespace) -> None:
     missing = [(drain_end - s) * 1e3 for c in convs for s in c.scheduled.values() if w0 <= s < w1]
     transport_ms = [(a - s) * 1e3 for s, a in arrivals if w0 <= s < w1]
     out_in_window = sum(1 for _s, o in out if a0 <= o < a1)
-    pauses = [(g, p * 1e3) for t, g, p in gclog.pauses if a0 <= t < a1]
+    pauses = [(g, p * 1e3) for t, g, p, _c in gclog.pauses if a0 <= t < a1]
+    gc_cpu_ms = sum(c * 1e3 for t, _g, _p, c in gclog.pauses if a0 <= t < a1)
     wall = a1 - a0
     cpu = cpu1 - cpu0
     result = {
@@ -247,6 +285,7 @@ async def run(args: argparse.Namespace) -> None:
             "p99_ms": pct([p for _, p in pauses], 99),
             "max_ms": max((p for _, p in pauses), default=0.0),
             "total_ms": sum(p for _, p in pauses),
+            "cpu_ms": gc_cpu_ms,
             "max_by_gen_ms": [
                 max((p for g, p in pauses if g == gen), default=0.0) for gen in (0, 1, 2)
             ],
@@ -255,6 +294,9 @@ async def run(args: argparse.Namespace) -> None:
         "turns": sum(c.tavus.ledger.completed_count for c in convs),
         "peak_rss_mib": peak_rss_bytes() / 2**20,
         "gc_freeze": args.gc_freeze,
+        "tune_gc": args.tune_gc,
+        "no_observers": args.no_observers,
+        "upstream_copy": args.upstream_copy,
     }
     writer.write(json.dumps(result).encode() + b"\n")
     await writer.drain()
@@ -275,6 +317,9 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, required=True)
     parser.add_argument("--cid", required=True)
     parser.add_argument("--gc-freeze", action="store_true")
+    parser.add_argument("--tune-gc", action="store_true")
+    parser.add_argument("--no-observers", action="store_true")
+    parser.add_argument("--upstream-copy", action="store_true")
     parser.add_argument("--bot-speaking-interval", type=float, default=0.0)
     args = parser.parse_args()
     logger.remove()

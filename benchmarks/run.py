@@ -35,6 +35,10 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 #: (conversations, bot processes) of the reported open-loop runs.
 SCALE_RUNS = [(50, 1), (200, 1), (500, 1), (50, 2), (200, 2), (500, 2)]
+#: The bot settings docs/scale.md recommends for many conversations per process.
+SCALE_SETTINGS = ("--tune-gc", "--no-observers")
+#: The package before the scale work, for the CPU-per-event comparison.
+BEFORE = ("--upstream-copy", "--bot-speaking-interval=0.2")
 
 
 def _step(name: str) -> None:
@@ -134,11 +138,14 @@ def main() -> None:
     if not args.no_scale:
         seconds = 5.0 if args.quick else args.scale_seconds
         runs = [(20, 1), (20, 2)] if args.quick else SCALE_RUNS
-        r["scale"] = [_scale(n, p, seconds) for n, p in runs]
-        n, p = runs[-1]
+        r["scale"] = [_scale(n, p, seconds, *SCALE_SETTINGS) for n, p in runs]
+        # The same conversations the way the package ran them before the scale work (the
+        # upstream copy travelling, BotSpeakingFrame every 0.2 s, default observers and
+        # collector): the "today" of the CPU-per-event target, at 200 and 500 on 2 processes.
+        before = [runs[-1]] if args.quick else [(200, 2), (500, 2)]
         r["scale_experiments"] = [
-            _scale(n, p, seconds, "--gc-freeze"),
-            _scale(n, p, seconds, "--bot-speaking-interval=1.0"),
+            *(_scale(n, p, seconds, *BEFORE) for n, p in before),
+            _scale(*runs[-1], seconds),  # package defaults, without the scale settings
         ]
     if not (args.quick or args.no_fuzz):
         _step("slow fuzz (pytest -m slow tests/test_fuzz_input.py)")

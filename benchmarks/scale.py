@@ -94,6 +94,9 @@ def open_loop(
     turns: int = 60,
     gc_freeze: bool = False,
     bot_speaking_interval: float = 0.0,
+    tune_gc: bool = False,
+    no_observers: bool = False,
+    upstream_copy: bool = False,
 ) -> dict[str, Any]:
     """Run one open-loop measurement (see the module docstring).
 
@@ -107,6 +110,10 @@ def open_loop(
         gc_freeze: Bots call ``gc.collect(); gc.freeze()`` once their pipelines started
             (an experiment: not what the package does).
         bot_speaking_interval: Override ``bot_speaking_interval_s`` (0: the default).
+        tune_gc: Bots call ``pipecat_tavus_interactions.tune_gc()`` once started.
+        no_observers: Bots' workers without the default observers (``docs/scale.md``).
+        upstream_copy: Bots undo ``tavus.input()``'s cut of Daily's upstream copy (the
+            package as it was, for comparison).
 
     Returns:
         The figures per process and combined.
@@ -134,6 +141,13 @@ def open_loop(
             cmd.append("--gc-freeze")
         if bot_speaking_interval:
             cmd.append(f"--bot-speaking-interval={bot_speaking_interval}")
+        for flag, on in (
+            ("--tune-gc", tune_gc),
+            ("--no-observers", no_observers),
+            ("--upstream-copy", upstream_copy),
+        ):
+            if on:
+                cmd.append(flag)
         children.append(subprocess.Popen(cmd, cwd=ROOT))
     socks: list[socket.socket] = [None] * procs  # type: ignore[list-item]
     clock_ms = []
@@ -190,6 +204,9 @@ def open_loop(
         "warmup_s": warmup,
         "gc_freeze": gc_freeze,
         "bot_speaking_interval_s": bot_speaking_interval or None,
+        "tune_gc": tune_gc,
+        "no_observers": no_observers,
+        "upstream_copy": upstream_copy,
         "recording": {
             "messages": len(timed),
             "period_s": schedule.period,
@@ -210,6 +227,7 @@ def open_loop(
         "cpu_us_per_event": cpu / max(1, events_out) * 1e6,
         "gc_count": [sum(r["gc"]["count"][g] for r in results) for g in range(3)],
         "gc_max_ms": max(r["gc"]["max_ms"] for r in results),
+        "gc_cpu_ms_per_s": sum(r["gc"]["cpu_ms"] for r in results) / seconds,
         "per_proc": results,
     }
 
@@ -245,6 +263,13 @@ def main() -> None:
     parser.add_argument(
         "--bot-speaking-interval", type=float, default=0.0, help="experiment: override"
     )
+    parser.add_argument("--tune-gc", action="store_true", help="bots call tune_gc()")
+    parser.add_argument(
+        "--no-observers", action="store_true", help="bots' workers without default observers"
+    )
+    parser.add_argument(
+        "--upstream-copy", action="store_true", help="comparison: Daily's upstream copy travels"
+    )
     parser.add_argument(
         "--memory-turns", type=int, default=0, help="run the memory benchmark instead"
     )
@@ -266,6 +291,9 @@ def main() -> None:
             turns=args.turns,
             gc_freeze=args.gc_freeze,
             bot_speaking_interval=args.bot_speaking_interval,
+            tune_gc=args.tune_gc,
+            no_observers=args.no_observers,
+            upstream_copy=args.upstream_copy,
         )
         _print_human(result)
     print(json.dumps(result))

@@ -18,6 +18,8 @@ The public API, by what you do with it:
   first use, so the Daily client is not loaded by ``import pipecat_tavus_interactions``).
 """
 
+from typing import TYPE_CHECKING
+
 from . import events, interactions
 from .core.records import SpeakingSpan, ToolCallRecord, TurnRecord
 from .exceptions import (
@@ -50,10 +52,37 @@ from .pipeline.frames import (
     TavusTurnFrame,
     TavusUtteranceFrame,
 )
-from .pipeline.tool_runner import TavusFunctionCallParams
 from .protocol import build_message, parse_message
 
+if TYPE_CHECKING:
+    from .pipeline.tool_params import TavusFunctionCallParams
+    from .relay import TavusReplicaRelay
+    from .tuning import tune_gc
+
 __version__ = "0.1.0"
+
+#: Public names imported on first use: ``TavusFunctionCallParams`` derives from Pipecat's
+#: ``FunctionCallParams``, whose module pulls in the LLM service stack (aiohttp, adapters),
+#: which a bot without tools never needs; ``TavusReplicaRelay`` brings the relay's modules
+#: (the Daily client).
+_LAZY = {
+    "TavusFunctionCallParams": ".pipeline.tool_params",
+    "TavusReplicaRelay": ".relay",
+    "tune_gc": ".tuning",
+}
+
+
+def __getattr__(name: str):
+    """Import the lazily exported names on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # facade and configuration
@@ -61,6 +90,7 @@ __all__ = [
     "TavusInteractionsParams",
     "TavusFunctionCallParams",
     "TavusReplicaRelay",
+    "tune_gc",
     # wire models and codec
     "events",
     "interactions",
@@ -98,12 +128,3 @@ __all__ = [
     "ConfigurationTypeError",
     "UsageError",
 ]
-
-
-def __getattr__(name: str):
-    """Import :class:`TavusReplicaRelay` on first use (it brings the relay's modules)."""
-    if name == "TavusReplicaRelay":
-        from .relay import TavusReplicaRelay
-
-        return TavusReplicaRelay
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

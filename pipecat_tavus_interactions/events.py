@@ -40,7 +40,9 @@ class Event(BaseModel):
             (the event is kept; see DESIGN "field-level drift"), e.g. ``("duration",)``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", arbitrary_types_allowed=True, defer_build=True
+    )
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ()
 
@@ -241,7 +243,7 @@ class PerceptionFrame(BaseModel):
         mime_type: The image type (``"image/jpeg"`` when the 2025 string form was sent).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     data: str
     mime_type: str = "image/jpeg"

@@ -86,6 +86,10 @@ class TavusInteractionsParams(BaseModel):
         rtvi_server_messages: Push an ``RTVIServerMessageFrame`` for perception analysis,
             objective and guardrail events (RTVI clients get a ``server-message``).
         bot_speaking_interval_s: Period of ``BotSpeakingFrame`` while the replica speaks.
+            What reads it refreshes a timeout: the worker's idle timeout (300 s by default)
+            and the wake-phrase strategy's (10 s by default); the period must stay well
+            below the shortest one in the bot. 1 s (Pipecat's output transport uses 0.2 s)
+            costs a fifth of the frames.
         interrupt_pipeline_on_barge_in: When Tavus reports the user cut the replica off,
             broadcast an ``InterruptionFrame`` in the pipeline (no interrupt is sent back).
         end_on_shutdown: Push an ``EndFrame`` when ``system.shutdown`` arrives.
@@ -156,7 +160,7 @@ class TavusInteractionsParams(BaseModel):
     emit_bot_output: bool = True
     rtvi_server_messages: bool = True
     bot_speaking_interval_s: float = Field(
-        default=0.2, gt=0, validation_alias=_secs("bot_speaking_interval_s")
+        default=1.0, gt=0, validation_alias=_secs("bot_speaking_interval_s")
     )
     interrupt_pipeline_on_barge_in: bool = True
     end_on_shutdown: bool = True

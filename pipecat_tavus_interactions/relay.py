@@ -45,16 +45,12 @@ from pipecat.frames.frames import (
     OutputTransportReadyFrame,
     StartFrame,
     TTSStartedFrame,
-    TTSTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
-from pipecat.utils.text.base_text_aggregator import TextType
 
-from . import events as ev
 from .exceptions import ConfigurationError
 from .params import TavusInteractionsParams
 from .pipeline.facade import TavusInteractions
-from .pipeline.frames import TavusUtteranceFrame
 from .pipeline.output import TavusInteractionsOutput
 from .relay_room import ReplicaRoom, RoomAudio, RoomCallbacks, RoomVideo
 
@@ -74,6 +70,14 @@ class _RelayInbound:
 
     async def push_frame(self, frame: Frame, direction=FrameDirection.DOWNSTREAM) -> None:
         await self._relay.push_inbound(frame, direction)
+
+    @property
+    def name(self) -> str:
+        return self._relay.name
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self._relay.metrics_enabled
 
     async def broadcast_interruption(self) -> None:
         await self._relay.replica_barge_in()
@@ -106,6 +110,8 @@ class TavusReplicaRelay(TavusInteractionsOutput):
         pipeline = Pipeline([transport.input(), stt, user_agg, llm, tts, relay,
                              transport.output(), assistant_agg])
     """
+
+    PUSHES_TO_TRANSPORT = False  # messages go to the Tavus room, not downstream
 
     def __init__(
         self,
@@ -270,18 +276,9 @@ class TavusReplicaRelay(TavusInteractionsOutput):
             await self.push_frame(frame, FrameDirection.DOWNSTREAM)
             await self.push_frame(up, FrameDirection.UPSTREAM)
             return
+        # The replica's words go out as a TTSTextFrame from the shared effect runner
+        # (emit_bot_output), as in direct mode.
         await self.push_frame(frame, direction)
-        if (
-            isinstance(frame, TavusUtteranceFrame)
-            and not frame.spoken
-            and frame.role == ev.ROLE_PAL
-            and self._params.mode == "full"
-            and frame.text
-        ):
-            # The replica's reply as a TTS reports its text: ahead of the speech, so it
-            # travels with the replica's audio through the output transport; the assistant
-            # aggregator records it and RTVI shows it as the bot's output.
-            await self.push_frame(TTSTextFrame(frame.text, text_type=TextType.SENTENCE))
 
     async def replica_barge_in(self) -> None:
         """Tavus says the user cut the replica off: interrupt the pipeline, as in direct mode."""

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     # 2. Pipecat drivers
     "pipeline": GLUE,
     "tool_schema": GLUE,
+    "tuning": GLUE,
     # 3. edges
     "api": EDGE,
     "api_bodies": EDGE,

@@ -281,10 +281,12 @@ class TavusInteractions(BaseObject):
         through ``outbound.transmit``.
 
         Args:
-            inbound: Has ``push_frame``, ``broadcast_interruption``, ``create_task``.
+            inbound: Has ``push_frame``, ``broadcast_interruption``, ``create_task``,
+                ``name`` and ``metrics_enabled``.
             outbound: Has ``transmit`` and ``report_failure``.
         """
         self._effects.attach(inbound, outbound, self.tools)
+        self._input_started = True  # the relay reads the room itself: no tavus.input()
 
     # --- sending and tools ----------------------------------------------------------------
 

@@ -4,8 +4,16 @@ Placed right after ``transport.input()``. For every ``InputTransportMessageFrame
 (:meth:`~pipecat_tavus_interactions.core.TavusConnection.receive`) decides: non-Tavus app
 messages pass through untouched; Tavus messages are consumed, checked (sender, conversation,
 shape), ordered, de-duplicated and turned into effects, which the facade carries out as
-frames pushed from here and ``on_*`` handlers. Daily broadcasts every app message both ways;
-the upstream copy of a Tavus message is consumed without being read again.
+frames pushed from here and ``on_*`` handlers.
+
+Daily (like every Pipecat transport with app messages) broadcasts each one both ways: one
+copy downstream to this processor, one upstream from ``transport.input()`` to the pipeline's
+source, where nothing uses a Tavus message but every hop and observer still pays for it.
+When this processor sits right after a ``BaseInputTransport``, it wraps that transport's
+``broadcast_frame`` (on the instance, at setup; undone at cleanup) so that a message this
+processor would consume is pushed downstream only: the upstream copy is never made. Other
+app messages are still broadcast both ways. An upstream copy that reaches this processor
+anyway (another transport placement) is consumed here without being read again.
 
 Frames it pushes (downstream, in protocol order) are listed in the README's "Events and
 frames" table; :mod:`~pipecat_tavus_interactions.pipeline.frames` says which survive an
@@ -14,7 +22,7 @@ interruption.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipecat.frames.frames import (
     CancelFrame,
@@ -26,6 +34,9 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 if TYPE_CHECKING:
+    from pipecat.processors.frame_processor import FrameProcessorSetup
+    from pipecat.transports.base_input import BaseInputTransport
+
     from ..core.ordering import EventOrderer
     from .driver import Driver
 
@@ -50,11 +61,47 @@ class TavusInteractionsInput(FrameProcessor):
         self._conn = tavus.connection
         self._clock = tavus.clock
         self._run = tavus.run
+        self._transport: BaseInputTransport | None = None
+        self._one_way: Any = None
 
     @property
     def orderer(self) -> EventOrderer:
         """The ``seq`` re-ordering window (its ``stats`` count gaps and duplicates)."""
         return self._conn.orderer
+
+    @property
+    def consumes_upstream_copies(self) -> bool:
+        """Whether the transport before this processor skips the upstream copy of Tavus messages."""
+        return self._transport is not None
+
+    async def setup(self, setup: FrameProcessorSetup):
+        """Set up, then make the input transport before this one send Tavus messages one way."""
+        await super().setup(setup)
+        # Imported here: the transport base module (and what it imports) is loaded by the
+        # time a pipeline runs, but not needed to import the package.
+        from pipecat.transports.base_input import BaseInputTransport
+
+        transport = self.previous
+        if isinstance(transport, BaseInputTransport) and "broadcast_frame" not in vars(transport):
+            self._one_way = self._one_way_broadcast(transport)
+            transport.broadcast_frame = self._one_way  # type: ignore[method-assign]
+            self._transport = transport
+
+    def _one_way_broadcast(self, transport: BaseInputTransport) -> Any:
+        """``transport.broadcast_frame``, but downstream only for what this processor consumes."""
+        broadcast = transport.broadcast_frame
+        push = transport.push_frame
+        claims = self._conn.identity.claims
+
+        async def broadcast_frame(frame_cls: type[Frame], **kwargs: Any) -> None:
+            if issubclass(frame_cls, InputTransportMessageFrame) and claims(
+                kwargs.get("message"), kwargs.get("participant_id")
+            ):
+                await push(frame_cls(**kwargs))
+                return
+            await broadcast(frame_cls, **kwargs)
+
+        return broadcast_frame
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Consume Tavus messages, feed them to the core, and forward everything else."""
@@ -85,6 +132,9 @@ class TavusInteractionsInput(FrameProcessor):
 
     async def cleanup(self):
         """Stop the core's timers and the tool handlers; wait for event handler tasks."""
+        transport, self._transport = self._transport, None
+        if transport is not None and vars(transport).get("broadcast_frame") is self._one_way:
+            del transport.broadcast_frame  # the class's method again
         await self._tavus.cleanup()
         await super().cleanup()
 

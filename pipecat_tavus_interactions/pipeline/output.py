@@ -49,7 +49,6 @@ from pipecat.frames.frames import (
     TTSStoppedFrame,
     TTSTextFrame,
 )
-from pipecat.processors.aggregators.llm_context import standard_message_text
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .. import interactions as ix
@@ -71,6 +70,9 @@ class TavusInteractionsOutput(FrameProcessor):
     Created by :meth:`TavusInteractions.output`; place it right before
     ``transport.output()``. The module docstring lists the frames it translates.
     """
+
+    #: Messages leave as transport frames pushed downstream (a relay sends them itself).
+    PUSHES_TO_TRANSPORT = True
 
     def __init__(self, *, tavus: Driver, name: str | None = None):
         """Create the processor (use ``tavus.output()`` instead of calling this).
@@ -166,7 +168,7 @@ class TavusInteractionsOutput(FrameProcessor):
         if started is None or self._clock() - started < _PLACEMENT_GRACE_S:
             return
         self._placement_checked = True
-        if not self._transport_ready:
+        if not self._transport_ready and self.PUSHES_TO_TRANSPORT:
             self._conn.stats["pushed_without_output_transport"] += 1
             logger.error(
                 f"{self}: no output transport after tavus.output() reported ready, so "
@@ -307,6 +309,9 @@ class TavusInteractionsOutput(FrameProcessor):
         Returns:
             One ``"role: text"`` line per message that has text; non-text parts are skipped.
         """
+        # Imported here: the module pulls in PIL, which only context mirroring needs.
+        from pipecat.processors.aggregators.llm_context import standard_message_text
+
         lines = []
         for message in messages:
             text = standard_message_text(message).strip()

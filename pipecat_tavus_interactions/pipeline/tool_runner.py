@@ -22,7 +22,7 @@ import asyncio
 import inspect
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -33,10 +33,7 @@ from pipecat.frames.frames import (
     ExternalFunctionCallResultFrame,
     ExternalFunctionCallsStartedFrame,
 )
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.services.llm_service import FunctionCallParams
 
-from .. import events as ev
 from ..exceptions import LocalProtocolError
 
 if TYPE_CHECKING:
@@ -44,26 +41,7 @@ if TYPE_CHECKING:
 
     from ..core.effects import ToolCall
     from .driver import Driver
-
-
-@dataclass
-class TavusFunctionCallParams(FunctionCallParams):
-    """``FunctionCallParams`` for a call that Tavus asked for.
-
-    ``llm`` is ``None`` (no Pipecat LLM made the call) and ``context`` is an empty
-    ``LLMContext``. The extra fields carry what Tavus sent.
-
-    Parameters:
-        turn_idx: The Tavus turn the call belongs to.
-        event: The ``tool_call`` / ``perception_tool_call`` event.
-        modality: ``"vision"`` or ``"audio"`` for perception calls.
-        frames: Images attached to a vision perception call.
-    """
-
-    turn_idx: int | None = None
-    event: ev.ToolCallEvent | None = None
-    modality: str | None = None
-    frames: tuple[ev.PerceptionFrame, ...] = field(default_factory=tuple)
+    from .tool_params import TavusFunctionCallParams
 
 
 @dataclass
@@ -287,6 +265,12 @@ class ToolRunner:
 
 
 def _params_for(call: ToolCall, owner: FrameProcessor, callback: Any) -> TavusFunctionCallParams:
+    # Imported at the first tool call: Pipecat's LLM service stack (aiohttp, the adapters)
+    # is a third of the package's import time and a bot without tools never needs it.
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    from .tool_params import TavusFunctionCallParams
+
     try:
         worker = owner.pipeline_worker
     except Exception:  # not set up by a worker (a bare processor in a test)
@@ -352,4 +336,4 @@ async def _call_handler(handler: Callable[..., Any], params: TavusFunctionCallPa
     return value
 
 
-__all__ = ["TavusFunctionCallParams", "ToolRunner"]
+__all__ = ["ToolRunner"]
