@@ -130,6 +130,15 @@ def _summary(r: dict[str, Any]) -> list[str]:
             f"({ea['pipecat']['over_cap']} over the cap); floor {_f(cpu['floor'], 3)} ms | "
             f"{_f(ea['ratio'])}x | <= 0.5x, every message <= 4096 B | {_ok(good)} |"
         )
+    rv = r.get("relay_video")
+    if rv is not None:
+        rows.append(
+            f"| relay video forwarding: {rv['frames']} frames of {rv['size']} at {rv['fps']} "
+            "fps from the Tavus room to the output transport, CPU per second of video | "
+            f"{_f(rv['relay_cpu_per_video_s'] * 1000, 3)} ms | Pipecat's TavusVideoService, "
+            f"same frames {_f(rv['service_cpu_per_video_s'] * 1000, 3)} ms | "
+            f"{_f(rv['ratio'])}x | measured (no target) | - |"
+        )
     sc = _scale_row(r, 500, 2)
     if sc is not None:
         rows.append(
