@@ -26,7 +26,7 @@ from typing import Any
 
 from loguru import logger
 
-from . import echo_audio, importtime, inbound_pipeline, latency, relay_video
+from . import echo_audio, importtime, inbound_pipeline, latency, recording, relay_video
 from .common import machine, record_wire, wire_mix
 from .report import render
 
@@ -100,6 +100,8 @@ async def collect(quick: bool) -> dict[str, Any]:
     r["inbound"] = await _inbound_stages(messages, 3 if quick else 15)
     _step("inbound in a pipeline")
     r["pipeline"] = await inbound_pipeline.compare(messages, repeats=3 if quick else 9)
+    _step("recording on vs off (CPU per inbound event)")
+    r["recording"] = await recording.compare(messages, repeats=3 if quick else 9)
     _step("interrupt latency")
     r["interrupt"] = await latency.interrupt(trials=20 if quick else 300)
     _step("first echo text")

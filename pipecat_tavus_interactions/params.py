@@ -6,6 +6,7 @@ configured in one place. Each inbound mapping can be switched off.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -119,6 +120,10 @@ class TavusInteractionsParams(BaseModel):
             gets an error result at once.
         tool_respond_text: Text of the ``respond`` that follows an appended result with
             ``append_and_respond`` (``{name}`` is the function name).
+        record_path: Record every wire message in and out, and every local cause of an
+            outbound message, to this JSONL file (``docs/recording.md``); ``None``: off.
+        record_max_queue: How many records may wait for the recorder's writer thread; more
+            are dropped and counted, never waited for.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -179,6 +184,9 @@ class TavusInteractionsParams(BaseModel):
     tool_errors_verbatim: bool = False
     max_concurrent_tools: int = Field(default=64, ge=1)
     tool_respond_text: str = "The {name} lookup finished; please tell me what it found."
+
+    record_path: Path | None = None
+    record_max_queue: int = Field(default=10_000, ge=1)
 
     @field_validator("conversation_id")
     @classmethod

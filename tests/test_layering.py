@@ -48,6 +48,9 @@ LAYERS: dict[str, int] = {
     "live": EDGE,
     "relay": EDGE,
     "relay_room": EDGE,
+    "timeline": EDGE,
+    "timeline_html": EDGE,
+    "replay": EDGE,
     # the curated public API re-exports from every layer
     "__init__": ROOT,
 }

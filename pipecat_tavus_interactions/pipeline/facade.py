@@ -35,6 +35,7 @@ from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
+from .recorder import RecordWriter, connection_for
 from .tool_runner import ToolRunner
 
 
@@ -132,7 +133,7 @@ class TavusInteractions(BaseObject):
         self._input_started = False
         for event in self.EVENTS:
             self._register_event_handler(event)
-        self._conn = TavusConnection(self._params, now=clock())
+        self._conn, self._recorder = connection_for(self._params, now=clock())
         self._effects = EffectRunner(self)
         self.tools = ToolRunner(self)
         self._input = TavusInteractionsInput(tavus=self, name=f"{self.name}::input")
@@ -161,6 +162,11 @@ class TavusInteractions(BaseObject):
     def connection(self) -> TavusConnection:
         """The conversation core: the one source of truth for the protocol's state."""
         return self._conn
+
+    @property
+    def recorder(self) -> RecordWriter | None:
+        """The flight recorder's writer (``record_path``; its ``dropped`` count), or ``None``."""
+        return self._recorder
 
     @property
     def stats(self) -> Counter[str]:
@@ -414,6 +420,8 @@ class TavusInteractions(BaseObject):
         self._effects.stop_timer()
         await self.tools.cancel_all()
         await asyncio.sleep(0)  # let handler tasks created by the last effects start
+        if self._recorder is not None:
+            await self._recorder.aclose(self._conn.stats)
         await super().cleanup()
 
 
