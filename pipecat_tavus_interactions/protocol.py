@@ -27,7 +27,7 @@ from typing import Any
 from . import events as ev
 from .exceptions import LocalProtocolError, RemoteProtocolError
 from .interactions import Interaction
-from .wire_events import BUILDERS, MAX_ID_CHARS, TEXT_CHECKED, read_id, soft
+from .wire_events import BUILDERS, MAX_ID_CHARS, WALKED, read_id, soft
 from .wire_fields import (
     MAX_INBOUND_BYTES,
     as_dict,
@@ -70,6 +70,21 @@ def parse_message(obj: str | bytes | Mapping[str, Any]) -> ev.Event:
         raise fail("invalid", f"{type(e).__name__}: {e}", obj) from None
 
 
+def _envelope_fix(base: dict[str, Any], msg: dict) -> None:
+    """Coerce the envelope fields that can be read; drop (and name) the rest."""
+    if base["message_type"] is not None and type(base["message_type"]) is not str:
+        base["message_type"] = soft(base, "message_type", lambda: opt_str(msg, "message_type", msg))
+    for key in ("seq", "turn_idx"):
+        if base[key] is not None and type(base[key]) is not int:
+            base[key] = soft(base, key, lambda key=key: opt_int(msg, key, msg))
+    v = base["inference_id"]
+    if v is not None and (type(v) is not str or len(v) > MAX_ID_CHARS):
+        base["inference_id"] = soft(base, "inference_id", lambda: read_id(v, msg))
+    v = base["timestamp"]
+    if v is not None and (type(v) is not float or not math.isfinite(v)):
+        base["timestamp"] = soft(base, "timestamp", lambda: read_timestamp(msg, msg))
+
+
 def _parse(obj: object) -> ev.Event:
     msg = obj if type(obj) is dict else as_dict(obj)
     if "event_type" not in msg and isinstance(msg.get("data"), dict) and "eventType" in msg:
@@ -85,38 +100,41 @@ def _parse(obj: object) -> ev.Event:
     conversation_id = msg.get("conversation_id")
     if conversation_id is not None and type(conversation_id) is not str:
         conversation_id = opt_str(msg, "conversation_id", msg)  # routing: never guessed
-    base: dict[str, Any] = {"event_type": event_type, "conversation_id": conversation_id}
     # The common shapes are taken as they are; anything else goes through the checking
-    # helpers, which coerce, or drop the field (recorded in ``dropped_fields``).
-    inference_id = msg.get("inference_id", props.get("inference_id"))
-    if inference_id is not None and (
-        type(inference_id) is not str or len(inference_id) > MAX_ID_CHARS
-    ):
-        inference_id = soft(base, "inference_id", lambda: read_id(inference_id, msg))
+    # helpers, which coerce, or drop the field (named in ``dropped_fields``).
     message_type = msg.get("message_type")
-    if message_type is not None and type(message_type) is not str:
-        message_type = soft(base, "message_type", lambda: opt_str(msg, "message_type", msg))
     seq = msg.get("seq")
-    if seq is not None and type(seq) is not int:
-        seq = soft(base, "seq", lambda: opt_int(msg, "seq", msg))
     turn_idx = msg.get("turn_idx")
-    if turn_idx is not None and type(turn_idx) is not int:
-        turn_idx = soft(base, "turn_idx", lambda: opt_int(msg, "turn_idx", msg))
+    inference_id = msg.get("inference_id", props.get("inference_id"))
     timestamp = msg.get("timestamp")
-    if timestamp is not None and (type(timestamp) is not float or not math.isfinite(timestamp)):
-        timestamp = soft(base, "timestamp", lambda: read_timestamp(msg, msg))
-    base["message_type"] = message_type
-    base["seq"] = seq
-    base["turn_idx"] = turn_idx
-    base["inference_id"] = inference_id
-    base["timestamp"] = timestamp
-    base["raw"] = msg
+    base: dict[str, Any] = {
+        "event_type": event_type,
+        "message_type": message_type,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "turn_idx": turn_idx,
+        "inference_id": inference_id,
+        "timestamp": timestamp,
+        "raw": msg,
+    }
+    if not (
+        (seq is None or type(seq) is int)
+        and (turn_idx is None or type(turn_idx) is int)
+        and (
+            inference_id is None
+            or (type(inference_id) is str and len(inference_id) <= MAX_ID_CHARS)
+        )
+        and (timestamp is None or (type(timestamp) is float and math.isfinite(timestamp)))
+        and (message_type is None or type(message_type) is str)
+    ):
+        _envelope_fix(base, msg)
     model = ev.EVENT_TYPES.get(event_type)
     if model is None and "guardrail" in event_type:
         model = ev.GuardrailEvent
-    if model not in TEXT_CHECKED and content_over(msg, MAX_INBOUND_BYTES):
-        # Already-decoded messages skip as_dict's byte check; the frequent kinds check the
-        # text they keep (speech, ids) instead of a walk of the whole message.
+    if model in WALKED and content_over(msg, MAX_INBOUND_BYTES):
+        # Already-decoded messages skip as_dict's byte check. Tool calls keep their
+        # arguments in the ledger, so their whole content is held to the limit; the other
+        # kinds check the text and ids they keep (speech, inference_id) instead.
         raise fail("too_large", f"message over {MAX_INBOUND_BYTES} bytes of content", msg)
     if model is None:
         return ev.UnknownEvent.from_wire(base, properties=props)

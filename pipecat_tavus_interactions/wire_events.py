@@ -110,8 +110,17 @@ def _speaking(
     cls: type[ev.SpeakingEvent], props: dict, msg: dict, base: dict, role_default: str | None
 ) -> ev.Event:
     speaking = "started" in cls.EVENT_TYPES[0]
-    interrupted = False if speaking else _flag(props, "interrupted", msg, base)
-    duration = None if speaking else _duration(props, msg, base)
+    interrupted = False
+    duration = None
+    if not speaking:
+        interrupted = props.get("interrupted")
+        if type(interrupted) is not bool:
+            interrupted = _flag(props, "interrupted", msg, base)
+        duration = props.get("duration")
+        if duration is not None and not (
+            type(duration) is float and 0.0 <= duration <= _MAX_DURATION_S
+        ):
+            duration = _duration(props, msg, base)
     if role_default is not None:  # the event type says whose state changed
         role, wire = _ROLES[role_default], role_default
     else:
@@ -168,20 +177,26 @@ def read_id(value: Any, msg: dict) -> str:
 
 
 def _utterance(model, props, msg, base):
-    roles = _role(props, msg, base)
-    if roles is None:  # whose words they are is unknown: surfaced, not acted on
+    wire = props.get("role")
+    role = _ROLES.get(wire) if type(wire) is str else None
+    if role is None:  # whose words they are is unknown: surfaced, not acted on
+        drop(base, "role")
         return ev.UnknownEvent.from_wire(base, properties=props)
-    opt = _opt_text
-    return model.from_wire(
-        base,
-        role=roles[0],
-        wire_role=roles[1],
-        speech=_speech(props, msg, base),
-        interrupted=_flag(props, "interrupted", msg, base),
-        user_audio_analysis=opt(props, "user_audio_analysis", msg, base),
-        user_visual_analysis=opt(props, "user_visual_analysis", msg, base),
-        visual_context=opt(props, "visual_context", msg, base),
-    )
+    speech = props.get("speech")
+    if type(speech) is not str or len(speech) > MAX_INBOUND_BYTES:
+        speech = _speech(props, msg, base)
+    cut = props.get("interrupted")
+    if type(cut) is not bool:
+        cut = _flag(props, "interrupted", msg, base)
+    extra = {}
+    for key in _UTTERANCE_TEXTS:
+        value = props.get(key)
+        if value is not None:
+            extra[key] = _opt_text(props, key, msg, base)
+    return model.from_wire(base, role=role, wire_role=wire, speech=speech, interrupted=cut, **extra)
+
+
+_UTTERANCE_TEXTS = ("user_audio_analysis", "user_visual_analysis", "visual_context")
 
 
 def _opt_text(props: Mapping[str, Any], key: str, msg: dict, base: dict) -> str | None:
@@ -203,48 +218,53 @@ def _speech(props: Mapping[str, Any], msg: dict, base: dict) -> str:
 
 _SPEECH_KEYS = ("speech", "text", "content")
 
-TEXT_CHECKED = frozenset(
-    (
-        ev.UtteranceEvent,
-        ev.UtteranceStreamingEvent,
-        ev.StartedSpeakingEvent,
-        ev.StoppedSpeakingEvent,
-        ev.ReplicaStartedSpeakingEvent,
-        ev.ReplicaStoppedSpeakingEvent,
-        ev.UserStartedSpeakingEvent,
-        ev.UserStoppedSpeakingEvent,
-    )
-)
+#: Models whose whole decoded content is held to the size limit (they keep it: a tool
+#: call's arguments stay in the ledger). The others check the text and ids they keep.
+WALKED = frozenset((ev.ToolCallEvent, ev.PerceptionToolCallEvent))
 
 
 def _flag(props: Mapping[str, Any], key: str, msg: dict, base: dict) -> bool:
     value = props.get(key)
     if type(value) is bool:
         return value
+    if value is None:
+        return False
     return soft(base, key, lambda: read_bool(props, key, msg), False)
 
 
 def _streaming(model, props, msg, base):
     # The most frequent event on the wire (every snapshot, twice): real booleans, ints and
-    # strings are taken as they are; anything else goes through the checking helpers.
-    roles = _role(props, msg, base)
-    if roles is None:
+    # strings are taken as they are, inline; anything else goes through the helpers.
+    wire = props.get("role")
+    role = _ROLES.get(wire) if type(wire) is str else None
+    if role is None:
+        drop(base, "role")
         return ev.UnknownEvent.from_wire(base, properties=props)
     index = props.get("content_index")
     if index is not None and type(index) is not int:
         index = soft(base, "content_index", lambda: opt_int(props, "content_index", msg))
     pid, pname = props.get("participant_id"), props.get("participant_name")
-    if pid is not None or pname is not None:
-        pid = soft(base, "participant_id", lambda: read_id(pid, msg)) if pid is not None else None
+    if pid is not None and (type(pid) is not str or len(pid) > MAX_ID_CHARS):
+        pid = soft(base, "participant_id", lambda: read_id(pid, msg))
+    if pname is not None and (type(pname) is not str or len(pname) > MAX_INBOUND_BYTES):
         pname = _opt_text(props, "participant_name", msg, base)
+    speech = props.get("speech")
+    if type(speech) is not str or len(speech) > MAX_INBOUND_BYTES:
+        speech = _speech(props, msg, base)
+    final = props.get("final")
+    if type(final) is not bool:
+        final = _flag(props, "final", msg, base)
+    cut = props.get("is_interrupted")
+    if type(cut) is not bool:
+        cut = _flag(props, "is_interrupted", msg, base)
     return model.from_wire(
         base,
-        role=roles[0],
-        wire_role=roles[1],
-        speech=_speech(props, msg, base),
+        role=role,
+        wire_role=wire,
+        speech=speech,
         content_index=index,
-        final=_flag(props, "final", msg, base),
-        is_interrupted=_flag(props, "is_interrupted", msg, base),
+        final=final,
+        is_interrupted=cut,
         participant_id=pid,
         participant_name=pname,
     )
@@ -319,9 +339,10 @@ def _joined(model, props, msg, base):
 
 
 def _present(model, props, msg, base):
-    return model.from_wire(
-        base, attempt=soft(base, "attempt", lambda: opt_int(props, "attempt", msg))
-    )
+    attempt = props.get("attempt")
+    if attempt is not None and type(attempt) is not int:
+        attempt = soft(base, "attempt", lambda: opt_int(props, "attempt", msg))
+    return model.from_wire(base, attempt=attempt)
 
 
 def _shutdown(model, props, msg, base):
@@ -367,4 +388,4 @@ BUILDERS: dict[type[ev.Event], Callable[..., ev.Event]] = {
 }
 
 
-__all__ = ["BUILDERS", "MAX_ID_CHARS", "TEXT_CHECKED", "drop", "read_id", "soft"]
+__all__ = ["BUILDERS", "MAX_ID_CHARS", "WALKED", "drop", "read_id", "soft"]

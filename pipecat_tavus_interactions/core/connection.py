@@ -167,14 +167,23 @@ class TavusConnection(InboundHandlers):
             return [self._report(RemoteProtocolError("other_conversation", detail, message))]
         orderer = self.orderer
         before = orderer.restarted_with
-        for accepted in orderer.push(event, now):
-            if accepted is orderer.restarted_with and accepted is not before:
-                # A new seq counter (a new replica session): a new turn numbering too.
-                out += [fx.TurnCompleted(turn) for turn in self.ledger.restart()]
-            self._dispatch(accepted, now, out)
+        released = orderer.push(event, now)
+        if orderer.restarted_with is before:
+            for accepted in released:
+                self._dispatch(accepted, now, out)
+        else:
+            self._dispatch_restarted(released, now, out)
         if orderer.pending:
             self._moved = True  # a gap is held: its window may end before other deadlines
         return out
+
+    def _dispatch_restarted(self, released: list, now: float, out: list) -> None:
+        """Dispatch across a new ``seq`` counter: a new turn numbering starts there too."""
+        first_new = self.orderer.restarted_with
+        for accepted in released:
+            if accepted is first_new:
+                out += [fx.TurnCompleted(turn) for turn in self.ledger.restart()]
+            self._dispatch(accepted, now, out)
 
     def _report(self, error: RemoteProtocolError) -> fx.ProtocolErrorReported:
         reason = error.reason

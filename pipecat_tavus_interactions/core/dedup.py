@@ -73,8 +73,16 @@ class ContentDedup:
         inference_id = e.inference_id
         if turn is None and inference_id is None:
             return True
-        index, final, cut = e.content_index, e.final, e.is_interrupted
-        key = (1, e.role, turn, inference_id, index, final, cut, hash(e.speech))
+        key = (
+            1,
+            e.role,
+            turn,
+            inference_id,
+            e.content_index,
+            e.final,
+            e.is_interrupted,
+            hash(e.speech),
+        )
         return self._first_time(key)
 
     def _filter_tool_call(self, e: ev.Event) -> bool:

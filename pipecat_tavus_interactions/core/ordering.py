@@ -118,8 +118,8 @@ class EventOrderer(ContentDedup):
         self._max_held = max_held
         self._restart_distance = restart_distance
         # What the last ``restart_distance`` released seqs carried, slot = seq % distance.
-        self._ring_seq: list[int | None] = [None] * restart_distance
-        self._ring_content: list[float | None] = [None] * restart_distance
+        # (seq, timestamp) of the last released seqs, slot seq % restart_distance.
+        self._ring: list[tuple[int, float | None] | None] = [None] * restart_distance
         #: The first event of the newest ``seq`` counter after a restart (else ``None``).
         self.restarted_with: ev.Event | None = None
         self._new_session = False
@@ -166,9 +166,7 @@ class EventOrderer(ContentDedup):
             self._no_seq += 1
         elif seq == self._expected and not self._held:
             self._expected = seq + 1
-            i = seq % self._restart_distance
-            self._ring_seq[i] = seq
-            self._ring_content[i] = event.timestamp
+            self._ring[seq % self._restart_distance] = (seq, event.timestamp)
         else:
             return self._push_slow(event, seq, now)
         # The fast path: in order, nothing held. Only twins and forms can still drop it.
@@ -235,7 +233,7 @@ class EventOrderer(ContentDedup):
         out = self.flush()
         self._expected = None
         self._given_up = []
-        self._ring_seq = [None] * self._restart_distance
+        self._ring = [None] * self._restart_distance
         self._new_session = True
         return out
 
@@ -311,8 +309,8 @@ class EventOrderer(ContentDedup):
         Within ``restart_distance`` every released seq is remembered, so a seq that is not
         was never released: a gap given up long ago, whose copy is dropped (counted).
         """
-        i = seq % self._restart_distance
-        return self._ring_seq[i] == seq and self._ring_content[i] != event.timestamp
+        seen = self._ring[seq % self._restart_distance]
+        return seen is not None and seen[0] == seq and seen[1] != event.timestamp
 
     def _hold(self, event: ev.Event, seq: int, now: float, out: list[ev.Event]) -> None:
         held = self._held
@@ -381,7 +379,7 @@ class EventOrderer(ContentDedup):
         while self._held:
             self._give_up_gap(out)
         self._given_up = [(_BELOW_ALL, seq - 1)]
-        self._ring_seq = [None] * self._restart_distance
+        self._ring = [None] * self._restart_distance
         self._expected = seq + 1
         self.restarted_with = event
         self._release(event, out)
@@ -389,9 +387,7 @@ class EventOrderer(ContentDedup):
     def _release(self, event: ev.Event, out: list[ev.Event]) -> None:
         seq = event.seq
         if seq is not None:
-            i = seq % self._restart_distance
-            self._ring_seq[i] = seq
-            self._ring_content[i] = event.timestamp
+            self._ring[seq % self._restart_distance] = (seq, event.timestamp)
         check = self._filters.get(event.__class__)
         if check is None or check(event):
             self._released += 1

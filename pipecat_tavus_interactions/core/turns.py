@@ -212,7 +212,8 @@ class TurnLedger(ToolCallBook):
         if current is not None:
             record = self._records.get(turn_idx)
             if record is not None or turn_idx == current:
-                self._suspect = None
+                if self._suspect is not None:
+                    self._suspect = None
                 return record
             step = turn_idx - current
             if -_LATE_TURNS <= step < 0:
