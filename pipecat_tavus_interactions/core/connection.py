@@ -155,16 +155,16 @@ class TavusConnection(InboundHandlers):
             event = parse_message(message)
         except RemoteProtocolError as e:
             return [self._report(e)]
-        out: list = []
-        if event.dropped_fields:
-            event = self._kept_with_dropped_fields(event, message, out)
-            if event is None:
-                return out
         cid = event.conversation_id
         ours = self.sender.conversation_id
         if cid is not None and ours and cid != ours:
             detail = f"conversation_id {cid!r} is not ours"
             return [self._report(RemoteProtocolError("other_conversation", detail, message))]
+        out: list = []
+        if event.dropped_fields:  # another conversation's fields are not ours to report
+            event = self._kept_with_dropped_fields(event, message, out)
+            if event is None:
+                return out
         orderer = self.orderer
         before = orderer.restarted_with
         released = orderer.push(event, now)
