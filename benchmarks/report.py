@@ -130,6 +130,15 @@ def _summary(r: dict[str, Any]) -> list[str]:
             f"({ea['pipecat']['over_cap']} over the cap); floor {_f(cpu['floor'], 3)} ms | "
             f"{_f(ea['ratio'])}x | <= 0.5x, every message <= 4096 B | {_ok(good)} |"
         )
+    rec = r.get("recording")
+    if rec is not None:
+        rows.append(
+            "| recording on (`record_path`) vs off: CPU per inbound event of the whole process "
+            f"(writer thread included), {rec['events']} recorded messages, {rec['repeats']} "
+            f"runs each, alternating | {_f(rec['on_us'])} us | recording off "
+            f"{_f(rec['off_us'])} us | {_f(rec['ratio'])}x | <= 1.1x | "
+            f"{_ok(rec['ratio'] <= 1.1)} |"
+        )
     rv = r.get("relay_video")
     if rv is not None:
         rows.append(
