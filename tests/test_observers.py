@@ -26,11 +26,11 @@ from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.tests.utils import run_test
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 from pipecat.workers.runner import WorkerRunner
+from test_end_to_end import Recorder
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions.pipeline.signals import METRICS_MODEL
@@ -43,20 +43,6 @@ from pipecat_tavus_interactions.simulator import (
 )
 
 LINES = ["Hello there.", "How are you today?", "Tell me something nice."]
-
-
-class Recorder(FrameProcessor):
-    """Records every frame passing downstream, and forwards it."""
-
-    def __init__(self):
-        super().__init__(enable_direct_mode=True)
-        self.frames: list[Frame] = []
-
-    async def process_frame(self, frame, direction):
-        await super().process_frame(frame, direction)
-        if direction == FrameDirection.DOWNSTREAM:
-            self.frames.append(frame)
-        await self.push_frame(frame, direction)
 
 
 async def converse(
