@@ -113,7 +113,7 @@ def _speaking(
     interrupted = False
     duration = None
     if not speaking:
-        interrupted = props.get("interrupted")
+        interrupted = props.get("interrupted", False)
         if type(interrupted) is not bool:
             interrupted = _flag(props, "interrupted", msg, base)
         duration = props.get("duration")
@@ -185,7 +185,7 @@ def _utterance(model, props, msg, base):
     speech = props.get("speech")
     if type(speech) is not str or len(speech) > MAX_INBOUND_BYTES:
         speech = _speech(props, msg, base)
-    cut = props.get("interrupted")
+    cut = props.get("interrupted", False)
     if type(cut) is not bool:
         cut = _flag(props, "interrupted", msg, base)
     extra = {}
@@ -251,10 +251,10 @@ def _streaming(model, props, msg, base):
     speech = props.get("speech")
     if type(speech) is not str or len(speech) > MAX_INBOUND_BYTES:
         speech = _speech(props, msg, base)
-    final = props.get("final")
+    final = props.get("final", False)
     if type(final) is not bool:
         final = _flag(props, "final", msg, base)
-    cut = props.get("is_interrupted")
+    cut = props.get("is_interrupted", False)
     if type(cut) is not bool:
         cut = _flag(props, "is_interrupted", msg, base)
     return model.from_wire(
