@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frameworks.rtvi import RTVIProcessor
@@ -64,13 +66,21 @@ def replica_event(name: str, conversation_id: str) -> dict[str, Any]:
     return message
 
 
-async def run_with_rtvi(rtvi: RTVIProcessor | None, *, inside: bool = False) -> dict[str, Any]:
+async def run_with_rtvi(
+    rtvi: RTVIProcessor | None,
+    *,
+    inside: bool = False,
+    end_when: Callable[[TavusSimulator, list[str]], bool] | None = None,
+) -> dict[str, Any]:
     """Run one tool-calling turn, then other events, with RTVI on.
 
     Args:
         rtvi: The worker's RTVI processor (``None``: Pipecat's own, prepended by the worker).
         inside: Put ``rtvi`` in the pipeline between ``transport.input()`` and
             ``tavus.input()`` (with its observer) instead of letting the worker prepend it.
+        end_when: End the pipeline as soon as this holds (checked after every warning
+            logged), for runs where the replica never becomes known and the script never
+            starts.
     """
     sim = TavusSimulator(persona=persona(), speed=100, heartbeat_interval_s=None)
     tavus = TavusInteractions(
@@ -109,7 +119,25 @@ async def run_with_rtvi(rtvi: RTVIProcessor | None, *, inside: bool = False) -> 
         worker.create_task(script(), "script")
 
     warnings: list[str] = []
-    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")
+    warned = asyncio.Event()
+
+    def on_warning(message: Any) -> None:
+        warnings.append(str(message))
+        warned.set()
+
+    async def end_when_it_holds():
+        while not end_when(sim, warnings):
+            warned.clear()
+            await warned.wait()
+        await worker.queue_frame(EndFrame())
+
+    if end_when is not None:
+
+        @worker.event_handler("on_pipeline_started")
+        async def started(worker, frame):
+            worker.create_task(end_when_it_holds(), "end_when")
+
+    sink = logger.add(on_warning, level="WARNING")
     try:
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
@@ -219,5 +247,12 @@ async def test_inside_the_pipeline_before_tavus_input_rtvi_passes_tavus_events_o
 
 async def test_pipecats_rtvi_processor_before_tavus_input_would_swallow_every_event():
     # Why TavusRTVIProcessor exists: the stock processor consumes app messages both ways.
-    out = await run_with_rtvi(RTVIProcessor(), inside=True)
+    def swallowed(sim: TavusSimulator, warnings: list[str]) -> bool:
+        ignored = [w for w in warnings if "Ignoring not RTVI message" in w]
+        return bool(sim.emitted) and len(ignored) >= len(sim.emitted)
+
+    out = await run_with_rtvi(RTVIProcessor(), inside=True, end_when=swallowed)
+    # The replica's join reached the pipeline and was dropped there: Tavus never knew it.
+    assert [m["event_type"] for m in out["sim"].emitted] == ["system.replica_joined"]
+    assert not out["tavus"].connection.ready
     assert out["tavus"].ledger.turns == []
