@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import subprocess
 import sys
@@ -108,6 +109,17 @@ async def test_playing_a_recording_into_the_quickstart_bot_reproduces_its_ledger
 def test_committed_recordings_replay_with_check(path):
     code, report = check(load(path))
     assert code == 0, report
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
+def test_the_core_never_changes_a_received_message(path):
+    # The recorder keeps a reference to each received message and encodes it later, on its
+    # thread: that is only right if nothing changes the message after it was received.
+    # These recordings hold every malformed case, chaos and a whole conversation.
+    recording = load(path)
+    before = copy.deepcopy([step.record for step in recording.steps])
+    Replayer(recording).run(check=False)
+    assert [step.record for step in recording.steps] == before
 
 
 def test_malformed_messages_mixed_in_are_dropped_and_reported_one_by_one():

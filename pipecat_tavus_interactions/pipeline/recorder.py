@@ -224,16 +224,26 @@ class RecordingConnection(TavusConnection):
         return result
 
     def receive(self, message: Any, *, sender_id: str | None, now: float) -> list | None:
-        """Take one app message (see :meth:`TavusConnection.receive`) and record it."""
-        out = super().receive(message, sender_id=sender_id, now=now)
-        if out is not None and not self._depth:
-            self._t = now
+        """Take one app message (see :meth:`TavusConnection.receive`) and record it.
+
+        The message is not copied: the writer encodes it up to ``flush_interval_s`` later,
+        and nothing in this package changes a received message (a test holds the core to
+        that); handlers see it as ``event.raw`` and must not change it either.
+        """
+        out = _core_receive(self, message, sender_id=sender_id, now=now)
+        if out is None or self._depth:
+            return out
+        self._t = now
+        if message.__class__ is dict:
+            record = {"k": "in", "t": now, "w": self._wall(), "from": sender_id, "msg": message}
+        else:
             record = {"k": "in", "t": now, "w": self._wall(), "from": sender_id}
-            if message.__class__ is dict:
-                record["msg"] = message
-            else:
-                record.update(message_arg(message))
+            record.update(message_arg(message))
+        if out:
             self._emit(record, out)
+        else:  # most messages (a streaming snapshot, a heartbeat) have no effect
+            record["fx"] = []
+            self._sink(record)
         return out
 
     def set_conversation_id(self, conversation_id: str) -> None:
@@ -334,6 +344,9 @@ class RecordingConnection(TavusConnection):
         """The pipeline is cancelled (recorded)."""
         sup = super().cancel
         self._call("cancel", None, {}, sup)
+
+
+_core_receive = TavusConnection.receive
 
 
 def connection_for(
