@@ -113,10 +113,11 @@ class RecordWriter:
             return dumps({"k": "error", "error": f"unencodable record: {e!r}"}).encode()
 
     def _drain(self) -> None:
-        buffer = self._buffer
+        buffer, encode = self._buffer, self._encode
         lines = []
+        append, popleft = lines.append, buffer.popleft
         while buffer:
-            lines.append(self._encode(buffer.popleft()))
+            append(encode(popleft()))
         if lines:
             lines.append(b"")
             # One redaction pass over the batch: no secret pattern crosses a line.
@@ -242,7 +243,7 @@ class RecordingConnection(TavusConnection):
         if out:
             self._emit(record, out)
         else:  # most messages (a streaming snapshot, a heartbeat) have no effect
-            record["fx"] = []
+            record["fx"] = ()  # written as []; the empty tuple is never allocated
             self._sink(record)
         return out
 
