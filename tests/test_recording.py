@@ -325,6 +325,13 @@ def test_redact_line_masks_named_keys_whatever_their_case():
     )
 
 
+def test_redact_line_masks_json_text_held_by_a_string_even_cut_short():
+    inner = '{"Token": "ab\\"c\\\\d", "keep": "k", "api_key": "cut-short-secret'
+    line = json.dumps({"msg_text": inner, "after": 1}, separators=(",", ":"))
+    out = json.loads(redact_line(line))
+    assert out == {"msg_text": f'{{"Token": "{MASK}", "keep": "k", "api_key": "{MASK}', "after": 1}
+
+
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, monkeypatch):
     entered, gate = threading.Event(), threading.Event()
     real = recorder_module.record_bytes

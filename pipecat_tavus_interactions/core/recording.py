@@ -68,10 +68,12 @@ _NAMES = "|".join(re.escape(k) for k in SECRET_KEYS).encode("ascii")
 # A secret-named key's string value: in the line's JSON (``"token":"v"``), or in JSON text
 # held by a string of it (a verbatim text message, a field holding JSON), where every quote
 # and backslash of the inner JSON is escaped (``\"token\":\"v\"``; inside the value, ``\\\"``
-# is an escaped quote and ``\\\\`` an escaped backslash).
+# is an escaped quote and ``\\\\`` an escaped backslash). Inner JSON cut short (a value that
+# never closes) is masked to the end of the string that holds it.
 _KEY_RE_B = re.compile(
     rb'"(' + _NAMES + rb')"(\s*:\s*)"(?:[^"\\]|\\.)*"'
-    rb'|\\"(' + _NAMES + rb')\\"(\s*:\s*)\\"(?:[^"\\]|\\\\(?:\\["\\]|[^"\\])|\\[^"\\])*\\"',
+    rb'|\\"(' + _NAMES + rb')\\"(\s*:\s*)\\"'
+    rb'(?:(?:[^"\\]|\\\\(?:\\["\\]|[^"\\])|\\[^"\\])*(\\")|(?:[^"\\]|\\.)*)',
     re.IGNORECASE,
 )
 _URL_TOKEN_RE_B = re.compile(rb"([?&](?:t|token|api_key)=)[^&\"\s\\]+", re.IGNORECASE)
@@ -125,7 +127,8 @@ def _mask_key(data: bytes, low: bytes, key: bytes) -> bytes:
 def _sub_key(m: re.Match[bytes]) -> bytes:
     if m.group(1) is not None:
         return b'"' + m.group(1) + b'"' + m.group(2) + b'"' + _MASK_B + b'"'
-    return b'\\"' + m.group(3) + b'\\"' + m.group(4) + b'\\"' + _MASK_B + b'\\"'
+    end = b'\\"' if m.group(5) else b""  # else: the holding string's own quote follows
+    return b'\\"' + m.group(3) + b'\\"' + m.group(4) + b'\\"' + _MASK_B + end
 
 
 def _sub_url(m: re.Match[bytes]) -> bytes:
@@ -165,14 +168,14 @@ def redact_bytes(data: bytes, secrets: Iterable[bytes] = ()) -> bytes:
         data = _KEY_RE_B.sub(_sub_key, data)
     if b"=" in data and (b"t=" in low or b"api_key=" in low):
         data = _URL_TOKEN_RE_B.sub(_sub_url, data)
-    return _escape_line_separators(data)
+    return data
 
 
-def _escape_line_separators(data: bytes) -> bytes:
-    """Escape U+0085, U+2028 and U+2029, which ``str.splitlines`` takes for line ends.
+def escape_line_separators(data: bytes) -> bytes:
+    """Escape U+0085, U+2028 and U+2029 in encoded JSON lines (``splitlines`` ends lines there).
 
     pydantic-core writes them raw (valid JSON); escaped, a reader that splits the text with
-    ``splitlines`` still sees one record per line. They occur only inside JSON strings.
+    ``splitlines`` still sees one record per line. In JSON they occur only inside strings.
     """
     if b"\xe2" in data:
         data = data.replace(b"\xe2\x80\xa8", rb"\u2028").replace(b"\xe2\x80\xa9", rb"\u2029")
@@ -239,7 +242,7 @@ def encode(record: dict[str, Any], secrets: Iterable[str] = ()) -> str:
     newline, and no pattern crosses one): the recorder redacts a whole batch in one pass.
     """
     keys = [s.encode("utf-8", "surrogatepass") for s in secrets]
-    return redact_bytes(record_bytes(record), keys).decode("utf-8")
+    return escape_line_separators(redact_bytes(record_bytes(record), keys)).decode("utf-8")
 
 
 # --- effect summaries --------------------------------------------------------------------
@@ -473,6 +476,7 @@ __all__ = [
     "bytes_arg",
     "dumps",
     "encode",
+    "escape_line_separators",
     "interaction_arg",
     "interaction_from_arg",
     "message_arg",

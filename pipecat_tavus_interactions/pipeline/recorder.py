@@ -34,6 +34,7 @@ from ..core.recording import (
     FORMAT,
     bytes_arg,
     dumps,
+    escape_line_separators,
     interaction_arg,
     message_arg,
     record_bytes,
@@ -121,7 +122,8 @@ class RecordWriter:
         if lines:
             lines.append(b"")
             # One redaction pass over the batch: no secret pattern crosses a line.
-            self._file.write(redact_bytes(b"\n".join(lines), self._secrets))
+            data = redact_bytes(b"\n".join(lines), self._secrets)
+            self._file.write(escape_line_separators(data))
             self._file.flush()
 
     def _loop(self) -> None:
