@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import subprocess
 import sys
@@ -17,7 +19,12 @@ from recordings import (
 )
 
 from pipecat_tavus_interactions import interactions as ix
-from pipecat_tavus_interactions.core.recording import MASK, parse, redact_line
+from pipecat_tavus_interactions.core.recording import (
+    MASK,
+    message_from_record,
+    parse,
+    redact_line,
+)
 from pipecat_tavus_interactions.core.replay import Replayer
 from pipecat_tavus_interactions.core.tools import ToolCalls
 from pipecat_tavus_interactions.exceptions import LocalProtocolError, UsageError
@@ -102,6 +109,17 @@ async def test_playing_a_recording_into_the_quickstart_bot_reproduces_its_ledger
 def test_committed_recordings_replay_with_check(path):
     code, report = check(load(path))
     assert code == 0, report
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
+def test_the_core_never_changes_a_received_message(path):
+    # The recorder keeps a reference to each received message and encodes it later, on its
+    # thread: that is only right if nothing changes the message after it was received.
+    # These recordings hold every malformed case, chaos and a whole conversation.
+    recording = load(path)
+    before = copy.deepcopy([step.record for step in recording.steps])
+    Replayer(recording).run(check=False)
+    assert [step.record for step in recording.steps] == before
 
 
 def test_malformed_messages_mixed_in_are_dropped_and_reported_one_by_one():
@@ -232,6 +250,74 @@ def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
     assert "x=1" in text
 
 
+def test_secrets_nested_in_fields_text_and_raw_messages_never_reach_the_file(tmp_path, monkeypatch):
+    key = "tvs-secret-0123456789abcdef"
+    monkeypatch.setenv("TAVUS_API_KEY", key)
+    path = tmp_path / "rec.jsonl"
+    writer = RecordWriter(path)
+    params = TavusInteractionsParams(conversation_id="c1", replica_participant_id=REPLICA)
+    conn = RecordingConnection(params, now=0.0, sink=writer.put)
+    conn.start(now=0.0)
+    base = {"message_type": "conversation", "event_type": "conversation.custom"}
+    embedded = json.dumps({"Access_Token": 'tok-"quoted"-1', "keep": "visible-1"})
+    nested = {
+        "items": [{"deep": {"API_KEY": "nested-secret-1"}}, {"password": "nested-secret-2"}],
+        "payload": embedded,  # JSON text held by a string field
+        "echoed": "the server said TVS-SECRET-01234 (cut)",  # an 8+ prefix, other case
+    }
+    conn.receive({**base, "properties": nested}, sender_id=REPLICA, now=0.1)
+    text_message = json.dumps(
+        {**base, "properties": {"token": "text-secret-3", "room": "https://x/r?t=text-secret-4"}}
+    )
+    conn.receive(text_message, sender_id=REPLICA, now=0.2)  # a str message, as it travelled
+    raw = json.dumps({**base, "properties": {"note": f"key {key}"}}).encode()
+    conn.receive(raw, sender_id=REPLICA, now=0.3)  # bytes: base64 in the file
+    writer.close()
+    data = path.read_bytes()
+    recording = load(path)
+    texts = [data.decode()] + [json.dumps(s.record) for s in recording.steps]
+    texts += [base64.b64decode(s.record["msg_b64"]).decode() for s in recording.steps
+              if "msg_b64" in s.record]  # fmt: skip
+    secrets = ("nested-secret-1", "nested-secret-2", "quoted", "text-secret-3", "text-secret-4")
+    for secret in (*secrets, "TVS-SECRET-01234", key, key[:8]):
+        assert not any(secret in t for t in texts), secret
+    received = [message_from_record(s.record) for s in recording.steps if s.name == "receive"]
+    assert json.loads(received[0]["properties"]["payload"]) == {
+        "Access_Token": MASK,
+        "keep": "visible-1",
+    }
+    assert received[0]["properties"]["echoed"] == f"the server said {MASK} (cut)"
+    assert json.loads(received[1])["properties"] == {"token": MASK, "room": f"https://x/r?t={MASK}"}
+    assert json.loads(received[2])["properties"] == {"note": f"key {MASK}"}
+
+
+def test_a_recording_is_utf8_with_one_record_per_line_whatever_the_text(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    writer = RecordWriter(path)
+    params = TavusInteractionsParams(conversation_id="c1", replica_participant_id=REPLICA)
+    conn = RecordingConnection(params, now=0.0, sink=writer.put)
+    speech = "line\u2028para\u2029nel\x85 caf\u00e9 \U0001f600 \ud800 end"  # a lone surrogate too
+    message = {
+        "message_type": "conversation",
+        "event_type": "conversation.utterance",
+        "conversation_id": "c1",
+        "turn_idx": 0,
+        "properties": {"role": "replica", "speech": speech},
+    }
+    conn.receive(message, sender_id=REPLICA, now=0.1)
+    conn.receive({**message, "properties": {"role": "user", "speech": "caf\u00e9"}},
+                 sender_id=REPLICA, now=0.2)  # fmt: skip
+    writer.close()
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 4  # header, two messages, end
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["msg"]["properties"]["speech"] for r in records if r["k"] == "in"] == [
+        speech,
+        "caf\u00e9",
+    ]
+    assert check(load(path))[0] == 0
+
+
 def test_redact_line_masks_named_keys_whatever_their_case():
     line = '{"Authorization":"Bearer abc","API_KEY":"k","max_tokens":12,"tokens":"keep"}'
     assert redact_line(line) == (
@@ -239,16 +325,23 @@ def test_redact_line_masks_named_keys_whatever_their_case():
     )
 
 
+def test_redact_line_masks_json_text_held_by_a_string_even_cut_short():
+    inner = '{"Token": "ab\\"c\\\\d", "keep": "k", "api_key": "cut-short-secret'
+    line = json.dumps({"msg_text": inner, "after": 1}, separators=(",", ":"))
+    out = json.loads(redact_line(line))
+    assert out == {"msg_text": f'{{"Token": "{MASK}", "keep": "k", "api_key": "{MASK}', "after": 1}
+
+
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path, monkeypatch):
     entered, gate = threading.Event(), threading.Event()
-    real = recorder_module.dumps
+    real = recorder_module.record_bytes
 
     def slow(record):
         entered.set()
         assert gate.wait(10)
         return real(record)
 
-    monkeypatch.setattr(recorder_module, "dumps", slow)
+    monkeypatch.setattr(recorder_module, "record_bytes", slow)
     writer = RecordWriter(tmp_path / "rec.jsonl", max_queue=3)
     writer.put({"k": "call", "n": 0})
     assert entered.wait(10)  # the thread holds record 0; the queue is empty

@@ -9,13 +9,14 @@ sent to a :class:`RecordWriter`. The format is :mod:`~pipecat_tavus_interactions
 
 The writer never blocks the pipeline: records go into a bounded buffer (a full buffer drops
 the record and counts it, reported in the ``end`` line) and a thread encodes, redacts and
-writes them every 50 ms to a line-buffered file, so every line written survives a crash of
-the process.
+writes them every 50 ms, flushing each batch to the file, so every line written survives a
+crash of the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import threading
 import time
@@ -33,9 +34,11 @@ from ..core.recording import (
     FORMAT,
     bytes_arg,
     dumps,
+    escape_line_separators,
     interaction_arg,
     message_arg,
-    redact_line,
+    record_bytes,
+    redact_bytes,
     summarize,
 )
 from ..exceptions import TavusInteractionsError
@@ -54,8 +57,8 @@ class RecordWriter:
     """Writes records to a JSONL file from a thread, through a bounded buffer.
 
     The pipeline only appends to a deque (no lock, no wake-up); the thread wakes every
-    ``flush_interval_s``, encodes and redacts what accumulated, and writes it in one call to
-    a line-buffered file. A crash loses at most the records of the last interval.
+    ``flush_interval_s``, encodes and redacts what accumulated, and writes and flushes it in
+    one call. A crash loses at most the records of the last interval.
     """
 
     def __init__(
@@ -71,14 +74,15 @@ class RecordWriter:
         Args:
             path: The file to write.
             max_queue: How many records may wait; more are dropped and counted.
-            secrets: Values masked wherever they appear (the ``TAVUS_API_KEY`` environment
-                variable's value is always added).
+            secrets: Values masked wherever they appear, with their prefixes of 8+
+                characters (the ``TAVUS_API_KEY`` environment variable's value is always
+                added).
             flush_interval_s: How often the thread writes what accumulated.
         """
         self.path = Path(path)
         api_key = os.environ.get("TAVUS_API_KEY")
-        self._secrets = tuple(s for s in (*secrets, api_key) if s)
-        self._file = self.path.open("w", encoding="utf-8", buffering=1)
+        self._secrets = tuple(s.encode("utf-8", "surrogatepass") for s in (*secrets, api_key) if s)
+        self._file = self.path.open("wb")  # flushed after each batch
         self._buffer: deque[dict[str, Any]] = deque()
         self._max = max_queue
         self._interval = flush_interval_s
@@ -99,22 +103,28 @@ class RecordWriter:
         else:
             self.dropped += 1
 
-    def _encode(self, record: dict[str, Any]) -> str:
+    def _encode(self, record: dict[str, Any]) -> bytes:
         try:
-            return dumps(record)
+            if "msg_b64" in record:  # a bytes message: redact what base64 would hide
+                raw = redact_bytes(base64.b64decode(record["msg_b64"]), self._secrets)
+                record = {**record, "msg_b64": bytes_arg(raw)}
+            return record_bytes(record)
         except Exception as e:  # noqa: BLE001 - a record must never stop the recorder
             self.failed += 1
-            return dumps({"k": "error", "error": f"unencodable record: {e!r}"})
+            return dumps({"k": "error", "error": f"unencodable record: {e!r}"}).encode()
 
     def _drain(self) -> None:
-        buffer = self._buffer
+        buffer, encode = self._buffer, self._encode
         lines = []
+        append, popleft = lines.append, buffer.popleft
         while buffer:
-            lines.append(self._encode(buffer.popleft()))
+            append(encode(popleft()))
         if lines:
-            lines.append("")
+            lines.append(b"")
             # One redaction pass over the batch: no secret pattern crosses a line.
-            self._file.write(redact_line("\n".join(lines), self._secrets))
+            data = redact_bytes(b"\n".join(lines), self._secrets)
+            self._file.write(escape_line_separators(data))
+            self._file.flush()
 
     def _loop(self) -> None:
         wake = self._wake
@@ -217,16 +227,26 @@ class RecordingConnection(TavusConnection):
         return result
 
     def receive(self, message: Any, *, sender_id: str | None, now: float) -> list | None:
-        """Take one app message (see :meth:`TavusConnection.receive`) and record it."""
-        out = super().receive(message, sender_id=sender_id, now=now)
-        if out is not None and not self._depth:
-            self._t = now
+        """Take one app message (see :meth:`TavusConnection.receive`) and record it.
+
+        The message is not copied: the writer encodes it up to ``flush_interval_s`` later,
+        and nothing in this package changes a received message (a test holds the core to
+        that); handlers see it as ``event.raw`` and must not change it either.
+        """
+        out = _core_receive(self, message, sender_id=sender_id, now=now)
+        if out is None or self._depth:
+            return out
+        self._t = now
+        if message.__class__ is dict:
+            record = {"k": "in", "t": now, "w": self._wall(), "from": sender_id, "msg": message}
+        else:
             record = {"k": "in", "t": now, "w": self._wall(), "from": sender_id}
-            if message.__class__ is dict:
-                record["msg"] = message
-            else:
-                record.update(message_arg(message))
+            record.update(message_arg(message))
+        if out:
             self._emit(record, out)
+        else:  # most messages (a streaming snapshot, a heartbeat) have no effect
+            record["fx"] = ()  # written as []; the empty tuple is never allocated
+            self._sink(record)
         return out
 
     def set_conversation_id(self, conversation_id: str) -> None:
@@ -327,6 +347,9 @@ class RecordingConnection(TavusConnection):
         """The pipeline is cancelled (recorded)."""
         sup = super().cancel
         self._call("cancel", None, {}, sup)
+
+
+_core_receive = TavusConnection.receive
 
 
 def connection_for(
