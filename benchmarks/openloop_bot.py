@@ -1,10 +1,23 @@
-"""One bot process of the open-loop scale benchmark: N pipelines fed from a unix socket.
+"""One bot process of the open-loop scale benchmark: a long-lived server of N-pipeline sessions.
 
-Run by :mod:`.scale` (``python -m benchmarks.openloop_bot ...``), never by hand. Each of
-the ``N`` conversations is a real Pipecat pipeline (one ``PipelineWorker`` each, one
-``WorkerRunner``, one event loop)::
+Started by :mod:`.scale` or by supervisord (``deploy/supervisord.conf``)::
+
+    python -m benchmarks.openloop_bot --listen=RUN_DIR/tavus-bot-0.sock --proc=0
+
+It listens on its own unix socket and serves one session per connection, one at a time: the
+first line asks for ``N`` conversations (and the bot-side options below); the bot starts
+``N`` real Pipecat pipelines (one ``PipelineWorker`` each, one ``WorkerRunner``, one event
+loop), answers with a hello once all of them started, takes the window, reads the load,
+writes its result line and cancels the pipelines. A ``{"ping": true}`` line is answered with
+``{"proc", "pid"}``. Each pipeline::
 
     WireInput -> tavus.input() -> probe -> tavus.output() -> WireOutput
+
+SIGTERM (a process manager's stop) or SIGINT: the bot stops listening, interrupts the running
+session, cancels its pipelines (``WorkerRunner.cancel``: a ``CancelFrame`` through each),
+writes ``{"stopped": "SIGTERM", "pipelines": N, "finished": N}`` on the session's socket,
+removes its socket file and exits 0. A stale socket file left by a killed bot is replaced
+when the bot is started again.
 
 ``WireInput`` is a ``BaseInputTransport`` that pushes each replica message the way
 ``DailyTransport`` does: ``broadcast_frame(DailyInputTransportMessageFrame, ...)`` (one
@@ -32,11 +45,12 @@ Also recorded over the window: CPU (``getrusage`` of this process, user + system
 every garbage collection (``gc.callbacks``: generation, pause, and its CPU time, which other
 processes on a shared machine cannot inflate), event frames out, peak RSS.
 
-Options (set by :mod:`.scale`): ``--tune-gc`` calls ``pipecat_tavus_interactions.tune_gc()``
-once the pipelines started; ``--no-observers`` builds the workers without the default
-observers (``enable_turn_tracking=False, idle_timeout_secs=None``, see ``docs/scale.md``);
-``--upstream-copy`` undoes ``tavus.input()``'s cut of Daily's upstream copy (the package as
-it was, for comparison); ``--gc-freeze`` and ``--bot-speaking-interval`` as named.
+Session options (set by :mod:`.scale`): ``tune_gc`` calls
+``pipecat_tavus_interactions.tune_gc()`` once the pipelines started; ``no_observers`` builds
+the workers without the default observers (``enable_turn_tracking=False,
+idle_timeout_secs=None``, see ``docs/scale.md``); ``upstream_copy`` undoes ``tavus.input()``'s
+cut of Daily's upstream copy (the package as it was, for comparison); ``gc_freeze`` and
+``bot_speaking_interval`` as named.
 """
 
 from __future__ import annotations

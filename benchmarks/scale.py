@@ -3,11 +3,15 @@
 Usage (from the repository root)::
 
     python -m benchmarks.scale --conversations 500 --procs 2 --seconds 60
+    python -m benchmarks.scale --conversations 500 --procs 2 --seconds 60 --supervisor
     python -m benchmarks.scale --memory-turns 100000     # the memory benchmark instead
 
 What runs: this process records a real-time conversation from the simulator and lays
-``N`` copies of it on a fixed timeline (:mod:`.openloop_load`); it starts ``P`` bot
-processes (:mod:`.openloop_bot`), conversation ``i`` in process ``i % P``, each running its
+``N`` copies of it on a fixed timeline (:mod:`.openloop_load`). ``P`` bot processes
+(:mod:`.openloop_bot`) each listen on a unix socket of their own: with ``--supervisor``
+supervisord starts and supervises them (``deploy/supervisord.conf``: one process per core,
+restarted if it dies, stopped with SIGTERM), otherwise this process starts them. This process
+opens a session on each bot, conversation ``i`` in process ``i % P``, each running its
 conversations as real Pipecat pipelines with ``TavusInteractions`` in full mode. Once every
 bot has started its pipelines, this process becomes the load: it sends each replica message
 at its scheduled time over a unix socket, whatever state the bots are in (open loop: a
