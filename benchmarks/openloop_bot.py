@@ -375,6 +375,7 @@ class BotServer:
         self._current: asyncio.Task | None = None  # the connection running a session
         self._work: asyncio.Task | None = None  # its start + measurement
         self._stopping: str | None = None  # the signal that stops this process
+        self._one_session = asyncio.Lock()
 
     async def serve(self) -> None:
         """Serve until SIGTERM/SIGINT; then cancel the running session's pipelines and exit."""
@@ -409,12 +410,11 @@ class BotServer:
             request = json.loads(await reader.readline() or b"{}")
             if request.get("ping"):
                 writer.write(json.dumps({"proc": self.proc, "pid": os.getpid()}).encode() + b"\n")
-            elif self._current is not None and not self._current.done():
-                writer.write(json.dumps({"error": "busy: one session at a time"}).encode() + b"\n")
             else:
-                self._current = asyncio.current_task()
-                self.sessions += 1
-                await self._session(request, reader, writer)
+                async with self._one_session:  # the previous session's pipelines are gone
+                    self._current = asyncio.current_task()
+                    self.sessions += 1
+                    await self._session(request, reader, writer)
             await writer.drain()
         finally:
             writer.close()

@@ -230,15 +230,19 @@ def measure(
     warmup: float,
     drain: float,
     options: dict[str, Any],
+    lead: float = 1.0,
 ) -> dict[str, Any]:
-    """One open-loop measurement against running bots (see the module docstring)."""
+    """One open-loop measurement against running bots (see the module docstring).
+
+    The load starts ``lead`` seconds after every bot said its pipelines started.
+    """
     procs = len(bots.paths)
     schedule = Schedule(timed, accepted, conversations, procs)
     socks, hellos = start_sessions(
         bots.paths, conversations, timed[0][1]["conversation_id"], options
     )
     clock_ms = [(time.monotonic() - h["monotonic"]) * 1e3 for h in hellos]
-    t0 = time.monotonic() + 1.0
+    t0 = time.monotonic() + lead
     w0, w1 = t0 + warmup, t0 + warmup + seconds
     for s in socks:
         s.sendall(json.dumps({"w0": w0, "w1": w1, "drain_s": drain}).encode() + b"\n")

@@ -68,16 +68,16 @@ def test_supervised_bots_serve_restart_and_stop_cleanly(bots, recording):
     assert len(set(pids)) == 2 and os.getpid() not in pids
 
     # Events flow: 4 conversations, 2 in each bot, a 1 s window.
-    result = measure(bots, timed, accepted, 4, seconds=1.0, warmup=0.3, drain=10.0, options=OPTIONS)
+    result = measure(
+        bots, timed, accepted, 4, seconds=1.0, warmup=0.3, drain=10.0, options=OPTIONS, lead=0.3
+    )
     assert [p["pid"] for p in result["per_proc"]] == pids
     assert all(p["events_measured"] > 0 for p in result["per_proc"]), result["per_proc"]
     assert result["missing"] == 0
 
-    # A bot that dies is started again by supervisord, on the same socket.
+    # A bot that dies is started again by supervisord, on the same socket (while bot 1 is
+    # stopped in the middle of a session, below).
     os.kill(pids[0], signal.SIGKILL)
-    new_pid = _restarted(bots, 0, pids[0])
-    assert new_pid not in pids
-    assert f"pid {new_pid}" in bots.ctl("status", "tavus-bot:tavus-bot-0")
 
     # Stop during a session: the bot cancels its pipelines, says so, and exits 0.
     cid = timed[0][1]["conversation_id"]
@@ -90,6 +90,10 @@ def test_supervised_bots_serve_restart_and_stop_cleanly(bots, recording):
     socks[0].close()
     assert not os.path.exists(bots.paths[1])
     assert "3 of 3 pipelines ended" in bots.log(1)
+
+    new_pid = _restarted(bots, 0, pids[0])
+    assert new_pid not in pids
+    assert f"pid {new_pid}" in bots.ctl("status", "tavus-bot:tavus-bot-0")
 
     # Stopping supervisord stops the remaining bot the same way, and supervisord exits 0.
     assert bots.close() == 0
