@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m benchmarks.scale --conversations 500 --procs 2 --seconds 60
     python -m benchmarks.scale --conversations 500 --procs 2 --seconds 60 --supervisor
     python -m benchmarks.scale --memory-turns 100000     # the memory benchmark instead
+    python -m benchmarks.scale --stop-time 250           # SIGTERM stop of a supervised bot
 
 What runs: this process records a real-time conversation from the simulator and lays
 ``N`` copies of it on a fixed timeline (:mod:`.openloop_load`). ``P`` bot processes
@@ -378,6 +379,37 @@ def open_loop(
     return {"conversations": conversations, "procs": procs, "bots": shape, **options, **result}
 
 
+def stop_time(conversations: int) -> dict[str, Any]:
+    """How long a supervised bot running ``conversations`` started pipelines takes to stop.
+
+    One bot under supervisord (``deploy/supervisord.conf``) starts the pipelines of a session
+    (no load); then ``supervisorctl stop`` is timed: SIGTERM, the bot cancels every pipeline,
+    reports them on the session's socket and exits, supervisord sees it gone.
+    """
+    with tempfile.TemporaryDirectory(prefix="tavus-stop-") as run_dir:
+        bots = SupervisedBots(1, run_dir)
+        try:
+            ping(bots.paths[0])
+            t = time.monotonic()
+            socks, _ = start_sessions(bots.paths, conversations, "c-stop-time", {"tune_gc": True})
+            started_s = time.monotonic() - t
+            t = time.monotonic()
+            out = bots.ctl("stop", f"{PROGRAM}:{PROGRAM}-0")
+            stop_s = time.monotonic() - t
+            report = json.loads(_readline(socks[0], 60))
+            socks[0].close()
+        finally:
+            status = bots.close()
+    return {
+        "conversations": conversations,
+        "start_s": started_s,
+        "stop_s": stop_s,
+        "supervisorctl": out.strip(),
+        "bot_report": report,
+        "supervisord_exit": status,
+    }
+
+
 def _print_human(r: dict[str, Any]) -> None:
     print(
         f"[scale] {r['conversations']} conversations, {r['procs']} bot process(es) "
@@ -423,6 +455,12 @@ def main() -> None:
         help="supervisord starts and supervises the bots (deploy/supervisord.conf)",
     )
     parser.add_argument(
+        "--stop-time",
+        type=int,
+        default=0,
+        help="time the SIGTERM stop of one supervised bot with this many pipelines instead",
+    )
+    parser.add_argument(
         "--memory-turns", type=int, default=0, help="run the memory benchmark instead"
     )
     args = parser.parse_args()
@@ -433,6 +471,8 @@ def main() -> None:
 
         every = max(1, args.memory_turns // 10)
         result = asyncio.run(memory(turns=args.memory_turns, sample_every=every))
+    elif args.stop_time:
+        result = stop_time(args.stop_time)
     else:
         result = open_loop(
             args.conversations,
