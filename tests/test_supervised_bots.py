@@ -62,6 +62,13 @@ def _restarted(bots: SupervisedBots, proc: int, old_pid: int, timeout: float = 6
     raise AssertionError(f"bot {proc} was not started again within {timeout:g} s")
 
 
+def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s"
+        time.sleep(0.05)
+
+
 def test_supervised_bots_serve_restart_and_stop_cleanly(bots, recording):
     timed, accepted = recording
     pids = [ping(path)["pid"] for path in bots.paths]
@@ -89,7 +96,8 @@ def test_supervised_bots_serve_restart_and_stop_cleanly(bots, recording):
     assert report == {"stopped": "SIGTERM", "pipelines": 3, "finished": 3}
     socks[0].close()
     assert not os.path.exists(bots.paths[1])
-    assert "3 of 3 pipelines ended" in bots.log(1)
+    # supervisord copies the bot's output to its log as it reads it: give it the time to.
+    _wait_for(lambda: "SIGTERM: 3 of 3 pipelines ended" in bots.log(1), "the bot's stop in its log")
 
     new_pid = _restarted(bots, 0, pids[0])
     assert new_pid not in pids
