@@ -395,10 +395,10 @@ class BotServer:
         _say(f"proc {self.proc} (pid {os.getpid()}): listening on {self.path}")
         await stop.wait()
         name = got[0].name
+        self._stopping = name  # no new session starts
         server.close()
         if self._current is not None and not self._current.done():
             # A session is running: interrupt its work (not its clean-up) and wait for it.
-            self._stopping = name
             if self._work is not None and not self._work.done():
                 self._work.cancel()
             await asyncio.wait([self._current])
@@ -410,8 +410,14 @@ class BotServer:
             request = json.loads(await reader.readline() or b"{}")
             if request.get("ping"):
                 writer.write(json.dumps({"proc": self.proc, "pid": os.getpid()}).encode() + b"\n")
+            elif not isinstance(request.get("conversations"), int):
+                error = 'a session request needs "conversations": N'
+                writer.write(json.dumps({"error": error}).encode() + b"\n")
             else:
                 async with self._one_session:  # the previous session's pipelines are gone
+                    if self._stopping is not None:
+                        writer.write(json.dumps({"error": self._stopping}).encode() + b"\n")
+                        return
                     self._current = asyncio.current_task()
                     self.sessions += 1
                     await self._session(request, reader, writer)
