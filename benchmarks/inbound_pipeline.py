@@ -140,4 +140,32 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
     }
 
 
+def main() -> None:
+    """Run the comparison alone and print JSON: ``python -m benchmarks.inbound_pipeline``."""
+    import argparse
+    import json
+    import sys
+
+    from loguru import logger
+
+    from .common import record_wire
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=60, help="user turns in the recording")
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args()
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+
+    async def _main() -> dict[str, Any]:
+        messages = await record_wire(turns=args.turns)
+        return await compare(messages, repeats=args.repeats)
+
+    print(json.dumps(asyncio.run(_main()), indent=1))
+
+
+if __name__ == "__main__":
+    main()
+
+
 __all__ = ["TavusConsumer", "compare"]

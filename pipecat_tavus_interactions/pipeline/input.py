@@ -15,6 +15,11 @@ processor would consume is pushed downstream only: the upstream copy is never ma
 app messages are still broadcast both ways. An upstream copy that reaches this processor
 anyway (another transport placement) is consumed here without being read again.
 
+The processor runs in Pipecat's direct mode: each frame is processed in the task that
+pushed it (the input transport's), with no queue hops of its own. Frames keep the order the
+transport pushes them in; what this processor pushes goes into the next processor's queue
+as before. Handlers run as tasks, so nothing here holds the transport for long.
+
 Frames it pushes (downstream, in protocol order) are listed in the README's "Events and
 frames" table; :mod:`~pipecat_tavus_interactions.pipeline.frames` says which survive an
 interruption.
@@ -54,8 +59,9 @@ class TavusInteractionsInput(FrameProcessor):
         Args:
             tavus: The facade that owns the conversation.
             name: Optional processor name.
-            **kwargs: Passed to ``FrameProcessor``.
+            **kwargs: Passed to ``FrameProcessor`` (``enable_direct_mode`` defaults to True).
         """
+        kwargs.setdefault("enable_direct_mode", True)
         super().__init__(name=name, **kwargs)
         self._tavus = tavus
         self._conn = tavus.connection
