@@ -53,15 +53,19 @@ class TavusInteractionsInput(FrameProcessor):
     :class:`~pipecat_tavus_interactions.TavusInteractions` for the event handlers.
     """
 
+    #: Process frames in the pushing processor's task (no queues of its own).
+    DIRECT_MODE = True
+
     def __init__(self, *, tavus: Driver, name: str | None = None, **kwargs):
         """Create the processor (use ``tavus.input()`` instead of calling this).
 
         Args:
             tavus: The facade that owns the conversation.
             name: Optional processor name.
-            **kwargs: Passed to ``FrameProcessor`` (``enable_direct_mode`` defaults to True).
+            **kwargs: Passed to ``FrameProcessor`` (``enable_direct_mode`` defaults to
+                :attr:`DIRECT_MODE`).
         """
-        kwargs.setdefault("enable_direct_mode", True)
+        kwargs.setdefault("enable_direct_mode", self.DIRECT_MODE)
         super().__init__(name=name, **kwargs)
         self._tavus = tavus
         self._conn = tavus.connection
