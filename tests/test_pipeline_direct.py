@@ -220,3 +220,5 @@ def test_daily_message_frames_carry_the_addressee_and_a_short_str():
     assert frame.participant_id == "p-1"
     assert "participant_id: p-1" in str(frame)
     assert "y" * 100 not in str(frame)
+    assert urgent_cls.__name__ == "TavusDailyMessageUrgentFrame"
+    assert queued_cls.__name__ == "TavusDailyMessageFrame"

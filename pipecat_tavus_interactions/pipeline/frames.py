@@ -433,8 +433,11 @@ def _message_str(frame: Any) -> str:
     """``Name#3(event_type: conversation.echo)``: the message's kind, not its 4 KB body."""
     message = frame.message
     kind = message.get("event_type") if isinstance(message, dict) else type(message).__name__
-    return _describe(
-        frame.name, event_type=kind, participant_id=getattr(frame, "participant_id", None)
+    to = getattr(frame, "participant_id", None)
+    return (
+        f"{frame.name}(event_type: {kind})"
+        if to is None
+        else _describe(frame.name, event_type=kind, participant_id=to)
     )
 
 
@@ -461,22 +464,17 @@ def daily_message_frames() -> tuple[type, type]:
     Returns:
         ``(urgent, queued)``.
     """
-    from pipecat.transports.daily.transport import (
-        DailyOutputTransportMessageFrame,
-        DailyOutputTransportMessageUrgentFrame,
-    )
+    from pipecat.transports.daily import transport as daily
 
-    urgent = type(
-        "TavusDailyMessageUrgentFrame",
-        (DailyOutputTransportMessageUrgentFrame,),
-        {"__str__": _message_str, "__module__": __name__, "__doc__": "Urgent, to one participant."},
+    doc = "A Tavus message to one participant (``participant_id``), {}; short ``str()``."
+    return tuple(  # type: ignore[return-value]
+        type(
+            f"TavusDaily{kind}Frame",
+            (getattr(daily, f"DailyOutputTransport{kind}Frame"),),
+            {"__str__": _message_str, "__module__": __name__, "__doc__": doc.format(how)},
+        )
+        for kind, how in (("MessageUrgent", "sent at once"), ("Message", "queued"))
     )
-    queued = type(
-        "TavusDailyMessageFrame",
-        (DailyOutputTransportMessageFrame,),
-        {"__str__": _message_str, "__module__": __name__, "__doc__": "Queued, to one participant."},
-    )
-    return urgent, queued
 
 
 __all__ = [
