@@ -1,13 +1,19 @@
 """Echo audio end to end: TTS frames in -> echo messages handed to the transport, same audio.
 
 Both paths start from the same list of ``TTSAudioRawFrame`` (10 s of a tone, 20 ms frames)
-and a ``TTSStoppedFrame``, all queued at once on the processor's input queue
-(``queue_frame``) in a started pipeline; the clock (wall and process CPU) stops when the
-``done: true`` message has been handed to the transport. Runs are interleaved; medians.
+and a ``TTSStoppedFrame``, all queued at once on the processor (``queue_frame``) in a
+started pipeline. The wall clock stops when the ``done: true`` message has been handed to
+the transport; the CPU clock (process time) stops after that, once the pipeline's observers
+(Pipecat's defaults) have handled every frame event queued for them
+(:func:`.common.drain_observers`): a direct-mode processor never yields while it works, so
+that share of its cost would otherwise fall after the window. Runs are interleaved; medians.
 
-Ours: ``tavus.output()`` in ``echo_audio`` mode, followed by a direct-mode sink probe. A
-message is "handed to the transport" when its ``OutputTransportMessageUrgentFrame``
-reaches the sink (where ``transport.output()`` would be).
+Ours: ``tavus.output()`` (direct mode, as shipped) in ``echo_audio`` mode, followed by a
+direct-mode sink probe. A message is "handed to the transport" when its
+``OutputTransportMessageUrgentFrame`` reaches the sink (where ``transport.output()`` would
+be, processing it with its observer events); the sink then consumes it, as
+``transport.output()`` does (it sends a message frame, it does not push it on), so the
+pipeline's own sink machinery behind the probe is not charged to either path.
 
 Pipecat: ``TavusVideoService`` (Pipecat 1.14's own Tavus path, ``services/tavus/video.py``)
 in the same position. Its real code runs: ``process_frame`` queues each frame on its
