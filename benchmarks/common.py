@@ -377,6 +377,21 @@ class Harness:
         await asyncio.wait_for(self._task, timeout=30)
 
 
+async def drain_observers(worker: PipelineWorker) -> None:
+    """Wait until the worker's observers have handled every event queued for them.
+
+    Pipecat hands each processed and pushed frame to every observer through a queue and a
+    task per observer, so part of the CPU a frame costs is spent after it has gone by. A
+    processor in direct mode never yields while it works, so without this that part would
+    fall outside a measurement window that closes when the last frame arrives.
+    """
+    proxies = getattr(getattr(worker, "_observer", None), "_proxies", None) or {}
+    for _ in range(1_000_000):  # bounded: each round lets every observer task run once
+        if all(proxy.queue.empty() for proxy in proxies.values()):
+            return
+        await asyncio.sleep(0)
+
+
 async def settle(rounds: int = 20) -> None:
     """Let the event loop run pending callbacks (tasks created by handlers, queue hops)."""
     for _ in range(rounds):
@@ -386,6 +401,7 @@ async def settle(rounds: int = 20) -> None:
 __all__ = [
     "REPLICA_ID",
     "Harness",
+    "drain_observers",
     "PassThrough",
     "Probe",
     "frames_for",

@@ -1,13 +1,19 @@
 """Echo audio end to end: TTS frames in -> echo messages handed to the transport, same audio.
 
 Both paths start from the same list of ``TTSAudioRawFrame`` (10 s of a tone, 20 ms frames)
-and a ``TTSStoppedFrame``, all queued at once on the processor's input queue
-(``queue_frame``) in a started pipeline; the clock (wall and process CPU) stops when the
-``done: true`` message has been handed to the transport. Runs are interleaved; medians.
+and a ``TTSStoppedFrame``, all queued at once on the processor (``queue_frame``) in a
+started pipeline. The wall clock stops when the ``done: true`` message has been handed to
+the transport; the CPU clock (process time) stops after that, once the pipeline's observers
+(Pipecat's defaults) have handled every frame event queued for them
+(:func:`.common.drain_observers`): a direct-mode processor never yields while it works, so
+that share of its cost would otherwise fall after the window. Runs are interleaved; medians.
 
-Ours: ``tavus.output()`` in ``echo_audio`` mode, followed by a direct-mode sink probe. A
-message is "handed to the transport" when its ``OutputTransportMessageUrgentFrame``
-reaches the sink (where ``transport.output()`` would be).
+Ours: ``tavus.output()`` (direct mode, as shipped) in ``echo_audio`` mode, followed by a
+direct-mode sink probe. A message is "handed to the transport" when its
+``OutputTransportMessageUrgentFrame`` reaches the sink (where ``transport.output()`` would
+be, processing it with its observer events); the sink then consumes it, as
+``transport.output()`` does (it sends a message frame, it does not push it on), so the
+pipeline's own sink machinery behind the probe is not charged to either path.
 
 Pipecat: ``TavusVideoService`` (Pipecat 1.14's own Tavus path, ``services/tavus/video.py``)
 in the same position. Its real code runs: ``process_frame`` queues each frame on its
@@ -42,7 +48,12 @@ from binascii import b2a_base64
 from typing import Any
 
 from pipecat.audio.utils import create_stream_resampler
-from pipecat.frames.frames import Frame, TTSStoppedFrame
+from pipecat.frames.frames import (
+    Frame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    TTSStoppedFrame,
+)
 from pipecat.services.ai_service import AIService
 from pipecat.services.tavus.video import TavusVideoService
 from pipecat.transports.tavus.transport import TavusCallbacks, TavusParams, TavusTransportClient
@@ -51,7 +62,7 @@ from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParam
 from pipecat_tavus_interactions.core.connection import TavusConnection
 from pipecat_tavus_interactions.protocol import encoded_size
 
-from .common import REPLICA_ID, Harness, settle
+from .common import REPLICA_ID, Harness, drain_observers, settle
 from .latency import audio_frames
 
 CAP = 4096
@@ -133,7 +144,7 @@ class _OfflineTavusVideoService(TavusVideoService):
 
 
 async def _run(processor, recorder: _Recorder, frames: list[Frame], on_frame=None):
-    async with Harness([processor], on_frame=on_frame):
+    async with Harness([processor], on_frame=on_frame) as h:
         await settle()
         gc.collect()
         c0, t0 = time.process_time(), time.perf_counter()
@@ -141,7 +152,8 @@ async def _run(processor, recorder: _Recorder, frames: list[Frame], on_frame=Non
             await processor.queue_frame(f)
         await processor.queue_frame(TTSStoppedFrame())
         await asyncio.wait_for(recorder.done.wait(), timeout=60)
-        wall, cpu = recorder.at - t0, recorder.cpu_at - c0
+        await drain_observers(h.worker)
+        wall, cpu = recorder.at - t0, time.process_time() - c0
         await settle()
     return wall, cpu
 
@@ -166,10 +178,11 @@ async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, float, 
         )
     )
 
-    def on_frame(frame: Frame, _now: float) -> None:
-        message = getattr(frame, "message", None)
-        if message is not None:
-            recorder.take(message)
+    def on_frame(frame: Frame, _now: float) -> bool:
+        if isinstance(frame, OutputTransportMessageUrgentFrame | OutputTransportMessageFrame):
+            recorder.take(frame.message)
+            return False  # transport.output() sends a message frame, it does not forward it
+        return True
 
     wall, cpu = await _run(tavus.output(), recorder, frames, on_frame)
     return wall, cpu, recorder.messages

@@ -192,10 +192,11 @@ def _why(r: dict[str, Any]) -> list[str]:
     if pl["ratio"] > 1.2:
         out.append(
             f"**Inbound in a pipeline ({_f(pl['ratio'])}x the consume-only processor, target "
-            f"1.2x).** Consuming a message costs {_f(pl['consumer_us'])} us (the queue hop into "
-            f"the processor); ours adds {_f(pl['ours_us'] - pl['consumer_us'])} us: parsing, "
-            "ordering, the ledger and the frames it maps and pushes (each a further queue hop "
-            "into the output)."
+            f"1.2x).** Consuming a message costs {_f(pl['consumer_us'])} us (the pipeline's "
+            "hops to the processor, each one also reported to the observers); ours adds "
+            f"{_f(pl['ours_us'] - pl['consumer_us'])} us: parsing, ordering, the ledger and "
+            "the frames it maps and pushes (each a further hop through the output and the "
+            "sink, with its observer events)."
         )
     for ea in r["echo_audio"]:
         if ea["ratio"] > 0.5:
@@ -348,7 +349,10 @@ def render(r: dict[str, Any], command: str) -> str:
         f"{pl['events']} messages, median of {pl['repeats']}, CPU time: ours "
         f"{_f(pl['ours_us'])} us per message; consume-only processor in the same position "
         f"{_f(pl['consumer_us'])} us "
-        f"(ratio {_f(pl['ratio'])}x, the target's baseline). Extra line, not a baseline for "
+        f"(ratio {_f(pl['ratio'])}x, the target's baseline: the cheaper of the consumer in "
+        f"direct mode, as `tavus.input()` runs, {_f(pl['consumer_direct_us'])} us, and "
+        f"queued {_f(pl['consumer_queued_us'])} us, ours {_f(pl['ratio_queued'])}x). "
+        "CPU counts the observers' queued work until drained. Extra line, not a baseline for "
         f"the target: two pass-throughs forwarding every message {_f(pl['passthrough_us'])} us "
         f"(ours {_f(pl['ratio_passthrough'])}x); forwarding costs more than consuming, which "
         "is why that comparison flattered us.",

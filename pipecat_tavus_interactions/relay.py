@@ -112,6 +112,9 @@ class TavusReplicaRelay(TavusInteractionsOutput):
     """
 
     PUSHES_TO_TRANSPORT = False  # messages go to the Tavus room, not downstream
+    # Queued, unlike tavus.output(): joining the room at StartFrame takes seconds, and
+    # in direct mode it would hold the processor before the relay for that long.
+    DIRECT_MODE = False
 
     def __init__(
         self,

@@ -64,6 +64,7 @@ from pipecat_tavus_interactions.pipeline.frames import (
     TavusEchoFrame,
     TavusInteractionFrame,
     TavusInterruptFrame,
+    TavusMessageUrgentFrame,
     TavusObjectiveConfirmFrame,
     TavusRespondFrame,
     TavusSensitivityFrame,
@@ -106,6 +107,14 @@ class Recorder(FrameProcessor):
                 await self._changed.wait()
 
         await asyncio.wait_for(loop(), within)
+
+
+class QueuedPassThrough(FrameProcessor):
+    """Forwards every frame through Pipecat's queues (a stand-in for a TTS service)."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
 
 
 class Harness:
@@ -484,7 +493,7 @@ async def test_tts_speak_frame_outside_a_response_pushes_text_and_commit():
     tavus = make_tavus(mode="echo_text")
     down, _ = await run_test(tavus.output(), frames_to_send=[TTSSpeakFrame("Hi.")])
     assert [type(f) for f in down] == [
-        OutputTransportMessageUrgentFrame,
+        TavusMessageUrgentFrame,
         TTSStartedFrame,
         TTSTextFrame,
         TTSStoppedFrame,
@@ -647,16 +656,19 @@ async def test_interrupt_during_echo_audio_drops_the_rest_of_the_utterance():
     tavus = make_tavus(mode="echo_audio", echo_sample_rate=16000)
     audio = pcm(10.0, 16000)
     frames = audio_frames(audio, 16000, context_id="ctx-1")
-    h = Harness(tavus)
+    # tavus.output() runs in direct mode: frames wait in the queue of the processor before
+    # it (here a stand-in for the TTS), where an interruption flushes them.
+    tts = QueuedPassThrough()
+    h = Harness(tavus, before=[tts])
     async with h:
         await h.send(TTSStartedFrame(context_id="ctx-1"), *frames[:50])  # 1 s goes out
         await h.down.wait_for(lambda: len(h.echoes()) >= 10)
-        # Queue the other 9 s behind a paused processor, then interrupt.
-        await h.output.pause_processing_frames()
+        # Queue the other 9 s behind a paused TTS, then interrupt.
+        await tts.pause_processing_frames()
         await h.send(*frames[50:], TTSStoppedFrame(context_id="ctx-1"))
         await h.send(InterruptionFrame())
         await until(lambda: interrupts(h.messages()))
-        await h.output.resume_processing_frames()
+        await tts.resume_processing_frames()
         # Late audio of the interrupted TTS context is dropped too.
         await h.send(*frames[50:55])
         # The next utterance starts fresh.
@@ -742,7 +754,7 @@ async def test_interrupt_when_replica_speaking_is_sent_after_forwarding():
     tavus = make_tavus(mode="full")
     replica_says(tavus, "conversation.replica.started_speaking", inference_id="i1")
     down, _ = await run_test(tavus.output(), frames_to_send=[InterruptionFrame()])
-    assert [type(f) for f in down] == [InterruptionFrame, OutputTransportMessageUrgentFrame]
+    assert [type(f) for f in down] == [InterruptionFrame, TavusMessageUrgentFrame]
     assert down[1].message == {
         "message_type": "conversation",
         "event_type": "conversation.interrupt",
@@ -968,7 +980,8 @@ async def test_target_replica_uses_daily_urgent_frame_with_participant_id():
         await h.send(TavusRespondFrame(text="targeted"))
         await h.wait_messages(2)
     first, second = h.transport_frames()
-    assert type(first) is OutputTransportMessageUrgentFrame
+    assert isinstance(first, OutputTransportMessageUrgentFrame)
+    assert not isinstance(first, DailyOutputTransportMessageUrgentFrame)
     assert isinstance(second, DailyOutputTransportMessageUrgentFrame)
     assert second.participant_id == pid
     assert second.message["properties"] == {"text": "targeted"}
@@ -981,7 +994,7 @@ async def test_non_urgent_send_uses_the_queued_frame():
         await h.output.send_interaction(ix.Respond("after audio"), urgent=False)
         await h.wait_messages(1)
     (frame,) = h.transport_frames()
-    assert type(frame) is OutputTransportMessageFrame
+    assert isinstance(frame, OutputTransportMessageFrame)
 
 
 async def test_direct_frames_become_their_interactions_and_are_consumed():

@@ -18,15 +18,29 @@ which is urgent.
 Every outbound frame builds and validates its interaction when it is created, so misuse
 raises :class:`~pipecat_tavus_interactions.exceptions.LocalProtocolError` where the frame is
 made, not later inside the pipeline.
+
+Messages on their way to the transport (pushed by ``tavus.output()``) are
+:class:`TavusMessageUrgentFrame`/:class:`TavusMessageFrame`, subclasses of Pipecat's
+``OutputTransportMessageUrgentFrame``/``OutputTransportMessageFrame`` (Daily's
+participant-addressed classes when a message targets the replica, see
+:func:`daily_message_frames`), so every transport sends them as it sends its own. Their
+``str()`` names the event type instead of printing the message: Pipecat formats a frame's
+``str()`` for a trace line on every push, and an echo audio message is 4 KB.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import InitVar, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipecat.frames.frames import DataFrame, SystemFrame
+from pipecat.frames.frames import (
+    DataFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    SystemFrame,
+)
 
 from .. import events as ev
 from .. import interactions as ix
@@ -412,6 +426,57 @@ class TavusInterruptFrame(SystemFrame):
         return ix.Interrupt()
 
 
+# --- messages to the transport -----------------------------------------------------------
+
+
+def _message_str(frame: Any) -> str:
+    """``Name#3(event_type: conversation.echo)``: the message's kind, not its 4 KB body."""
+    message = frame.message
+    kind = message.get("event_type") if isinstance(message, dict) else type(message).__name__
+    to = getattr(frame, "participant_id", None)
+    return (
+        f"{frame.name}(event_type: {kind})"
+        if to is None
+        else _describe(frame.name, event_type=kind, participant_id=to)
+    )
+
+
+class TavusMessageUrgentFrame(OutputTransportMessageUrgentFrame):
+    """A Tavus message sent at once (an ``OutputTransportMessageUrgentFrame``; short ``str()``)."""
+
+    __str__ = _message_str
+
+
+class TavusMessageFrame(OutputTransportMessageFrame):
+    """A Tavus message queued behind the transport's audio (an ``OutputTransportMessageFrame``)."""
+
+    __str__ = _message_str
+
+
+@functools.cache
+def daily_message_frames() -> tuple[type, type]:
+    """The message frames addressed to one participant: Daily's classes, short ``str()``.
+
+    Subclasses of ``DailyOutputTransportMessageUrgentFrame`` and
+    ``DailyOutputTransportMessageFrame`` (their ``participant_id`` is the addressee), made on
+    first use: the Daily transport module is imported only by a pipeline that targets one.
+
+    Returns:
+        ``(urgent, queued)``.
+    """
+    from pipecat.transports.daily import transport as daily
+
+    doc = "A Tavus message to one participant (``participant_id``), {}; short ``str()``."
+    return tuple(  # type: ignore[return-value]
+        type(
+            f"TavusDaily{kind}Frame",
+            (getattr(daily, f"DailyOutputTransport{kind}Frame"),),
+            {"__str__": _message_str, "__module__": __name__, "__doc__": doc.format(how)},
+        )
+        for kind, how in (("MessageUrgent", "sent at once"), ("Message", "queued"))
+    )
+
+
 __all__ = [
     "TavusContextFrame",
     "TavusEchoFrame",
@@ -419,6 +484,8 @@ __all__ = [
     "TavusGuardrailFrame",
     "TavusInteractionFrame",
     "TavusInterruptFrame",
+    "TavusMessageFrame",
+    "TavusMessageUrgentFrame",
     "TavusObjectiveConfirmFrame",
     "TavusObjectiveFrame",
     "TavusPerceptionAnalysisFrame",
@@ -428,4 +495,5 @@ __all__ = [
     "TavusToolCallFrame",
     "TavusTurnFrame",
     "TavusUtteranceFrame",
+    "daily_message_frames",
 ]

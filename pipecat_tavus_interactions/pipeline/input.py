@@ -15,6 +15,11 @@ processor would consume is pushed downstream only: the upstream copy is never ma
 app messages are still broadcast both ways. An upstream copy that reaches this processor
 anyway (another transport placement) is consumed here without being read again.
 
+The processor runs in Pipecat's direct mode: each frame is processed in the task that
+pushed it (the input transport's), with no queue hops of its own. Frames keep the order the
+transport pushes them in; what this processor pushes goes into the next processor's queue
+as before. Handlers run as tasks, so nothing here holds the transport for long.
+
 Frames it pushes (downstream, in protocol order) are listed in the README's "Events and
 frames" table; :mod:`~pipecat_tavus_interactions.pipeline.frames` says which survive an
 interruption.
@@ -48,14 +53,19 @@ class TavusInteractionsInput(FrameProcessor):
     :class:`~pipecat_tavus_interactions.TavusInteractions` for the event handlers.
     """
 
+    #: Process frames in the pushing processor's task (no queues of its own).
+    DIRECT_MODE = True
+
     def __init__(self, *, tavus: Driver, name: str | None = None, **kwargs):
         """Create the processor (use ``tavus.input()`` instead of calling this).
 
         Args:
             tavus: The facade that owns the conversation.
             name: Optional processor name.
-            **kwargs: Passed to ``FrameProcessor``.
+            **kwargs: Passed to ``FrameProcessor`` (``enable_direct_mode`` defaults to
+                :attr:`DIRECT_MODE`).
         """
+        kwargs.setdefault("enable_direct_mode", self.DIRECT_MODE)
         super().__init__(name=name, **kwargs)
         self._tavus = tavus
         self._conn = tavus.connection

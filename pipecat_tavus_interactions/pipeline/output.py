@@ -20,6 +20,14 @@ message) and pushes the core's messages to the transport as urgent transport fra
 Everything else is forwarded unchanged. Every message goes out as an urgent transport frame
 by default (echo included, so an interruption cannot cut an utterance's message stream
 halfway; the core drops stale echo itself).
+
+The processor runs in Pipecat's direct mode: a frame is processed in the task of the
+processor that pushes it (the TTS, the LLM), not queued twice and handed to tasks of its own
+(two queue hops a frame, at 50 audio frames a second). What you may notice: frames queue in
+the processor before this one instead of in this one, so an interruption flushes them there,
+and a slow step here (none is: the core is synchronous, handlers run as tasks) would hold
+that processor. Order is unchanged: each direction's frames are processed in the order they
+are pushed, and every message leaves through the transport's own queue as before.
 """
 
 from __future__ import annotations
@@ -40,8 +48,6 @@ from pipecat.frames.frames import (
     LLMMessagesUpdateFrame,
     LLMTextFrame,
     OutputAudioRawFrame,
-    OutputTransportMessageFrame,
-    OutputTransportMessageUrgentFrame,
     OutputTransportReadyFrame,
     StartFrame,
     TTSSpeakFrame,
@@ -53,7 +59,13 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .. import interactions as ix
 from .audio import EchoResampler
-from .frames import TavusInteractionFrame, TavusInterruptFrame
+from .frames import (
+    TavusInteractionFrame,
+    TavusInterruptFrame,
+    TavusMessageFrame,
+    TavusMessageUrgentFrame,
+    daily_message_frames,
+)
 
 if TYPE_CHECKING:
     from ..core.effects import SendFailed, Transmit
@@ -74,6 +86,9 @@ class TavusInteractionsOutput(FrameProcessor):
     #: Messages leave as transport frames pushed downstream (a relay sends them itself).
     PUSHES_TO_TRANSPORT = True
 
+    #: Process frames in the pushing processor's task (no queues of its own).
+    DIRECT_MODE = True
+
     def __init__(self, *, tavus: Driver, name: str | None = None):
         """Create the processor (use ``tavus.output()`` instead of calling this).
 
@@ -81,14 +96,13 @@ class TavusInteractionsOutput(FrameProcessor):
             tavus: The facade that owns the conversation.
             name: Optional processor name used in logs.
         """
-        super().__init__(name=name)
+        super().__init__(name=name, enable_direct_mode=self.DIRECT_MODE)
         self._tavus = tavus
         self._conn = tavus.connection
         self._clock = tavus.clock
         self._run = tavus.run
         self._params = tavus.params
         self._resampler = EchoResampler(self._params.echo_sample_rate)
-        self._daily_frames: tuple[type, type] | None = None
         # An output transport after this processor says it is ready (upstream) at start;
         # without one, what we push never reaches Tavus (see _check_placement).
         self._transport_ready = False
@@ -132,11 +146,11 @@ class TavusInteractionsOutput(FrameProcessor):
         participant = effect.participant_id
         if participant is None:
             if effect.urgent:
-                frame: Frame = OutputTransportMessageUrgentFrame(message=message)
+                frame: Frame = TavusMessageUrgentFrame(message=message)
             else:
-                frame = OutputTransportMessageFrame(message=message)
+                frame = TavusMessageFrame(message=message)
         else:
-            urgent_cls, queued_cls = self._daily_frame_classes()
+            urgent_cls, queued_cls = daily_message_frames()
             cls = urgent_cls if effect.urgent else queued_cls
             frame = cls(message=message, participant_id=participant)
         if not self._placement_checked:
@@ -181,19 +195,6 @@ class TavusInteractionsOutput(FrameProcessor):
                 "is read (no speaking state, transcripts or tool calls). Place it right after "
                 "the transport's input: [transport.input(), tavus.input(), ...]"
             )
-
-    def _daily_frame_classes(self) -> tuple[type, type]:
-        if self._daily_frames is None:
-            from pipecat.transports.daily.transport import (
-                DailyOutputTransportMessageFrame,
-                DailyOutputTransportMessageUrgentFrame,
-            )
-
-            self._daily_frames = (
-                DailyOutputTransportMessageUrgentFrame,
-                DailyOutputTransportMessageFrame,
-            )
-        return self._daily_frames
 
     # --- frame processing ------------------------------------------------------------
 
