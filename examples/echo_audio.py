@@ -222,7 +222,8 @@ async def run(tavus: TavusInteractions, worker: PipelineWorker, *, handle_sigint
         print(f"Replica joined conversation {tavus.conversation_id}")
         await worker.queue_frames([LLMRunFrame()])
 
-    runner = WorkerRunner(handle_sigint=handle_sigint)
+    # SIGTERM (a process manager's stop) too: the pipeline is cancelled, the conversation ended.
+    runner = WorkerRunner(handle_sigint=handle_sigint, handle_sigterm=handle_sigint)
     await runner.add_workers(worker)
     await runner.run()
 

@@ -320,7 +320,8 @@ async def run(
         flow.timeline.add("system", f"replica joined conversation {tavus.conversation_id}")
         await flow_manager.initialize(flow.greeting_node())
 
-    runner = WorkerRunner(handle_sigint=handle_sigint)
+    # SIGTERM (a process manager's stop) too: the pipeline is cancelled, the conversation ended.
+    runner = WorkerRunner(handle_sigint=handle_sigint, handle_sigterm=handle_sigint)
     await runner.add_workers(worker)
     await runner.run()
 

@@ -83,7 +83,10 @@ async def bot(runner_args) -> None:
         # The runner's pipeline_idle_timeout_secs is not used: Tavus ends the conversation
         # (see LiveSession.worker_kwargs).
         worker = session.pipeline_worker(pipeline)
-        runner = WorkerRunner(handle_sigint=getattr(runner_args, "handle_sigint", False))
+        # When the bot owns the process (not a session of the runner's server), SIGTERM from
+        # a process manager also cancels the pipeline, so the conversation is still ended.
+        owns_process = getattr(runner_args, "handle_sigint", False)
+        runner = WorkerRunner(handle_sigint=owns_process, handle_sigterm=owns_process)
         await runner.add_workers(worker)
         await runner.run()
     summarize(turns)

@@ -27,7 +27,7 @@ Example::
             live.tavus.register_function("get_weather", get_weather)
             pipeline = Pipeline([live.transport.input(), live.tavus.input(),
                                  live.tavus.output(), live.transport.output()])
-            runner = WorkerRunner(handle_sigint=True)
+            runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
             await runner.add_workers(live.pipeline_worker(pipeline))
             await runner.run()
             if live.failure:          # the room could not be joined, or no replica came

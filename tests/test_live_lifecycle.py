@@ -183,7 +183,9 @@ print("BOT RETURNED", flush=True)
 """
 
 
-async def test_ctrl_c_during_the_join_exits_within_seconds_and_ends_the_conversation(rest):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_ctrl_c_during_the_join_exits_within_seconds_and_ends_the_conversation(rest, signum):
+    # SIGTERM is what a process manager (supervisord, systemd, a container stop) sends.
     env = {
         **os.environ,
         "TAVUS_API_KEY": KEY,
@@ -206,7 +208,7 @@ async def test_ctrl_c_during_the_join_exits_within_seconds_and_ends_the_conversa
             while b"JOINING" not in (line := await child.stdout.readline()):
                 assert line, "the bot exited before joining"
         (conversation_id,) = rest.conversations
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         interrupted = time.monotonic()
         output = await asyncio.wait_for(child.stdout.read(), 10)
         await child.wait()
@@ -217,7 +219,7 @@ async def test_ctrl_c_during_the_join_exits_within_seconds_and_ends_the_conversa
             await child.wait()
     assert child.returncode == 0, output.decode()[-2000:]
     assert b"BOT RETURNED" in output
-    assert took < 3.0, f"exit took {took:.1f}s after Ctrl-C"
+    assert took < 3.0, f"exit took {took:.1f}s after {signum.name}"
     assert ends_of(rest, conversation_id) == 1
     assert rest.conversations[conversation_id]["status"] == "ended"
     assert KEY.encode() not in output
