@@ -49,7 +49,8 @@ Session options (set by :mod:`.scale`): ``tune_gc`` calls
 ``pipecat_tavus_interactions.tune_gc()`` once the pipelines started; ``no_observers`` builds
 the workers without the default observers (``enable_turn_tracking=False,
 idle_timeout_secs=None``, see ``docs/scale.md``); ``upstream_copy`` undoes ``tavus.input()``'s
-cut of Daily's upstream copy (the package as it was, for comparison); ``gc_freeze`` and
+cut of Daily's upstream copy and builds both processors queued instead of in direct mode
+(the package as it was, for comparison); ``gc_freeze`` and
 ``bot_speaking_interval`` as named.
 """
 
@@ -78,6 +79,8 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 
 from pipecat_tavus_interactions import TavusEventFrame, tune_gc
+from pipecat_tavus_interactions.pipeline.input import TavusInteractionsInput
+from pipecat_tavus_interactions.pipeline.output import TavusInteractionsOutput
 
 from .common import REPLICA_ID, Probe, make_tavus, pct, peak_rss_bytes
 from .openloop_load import END, HEADER
@@ -213,6 +216,18 @@ def _summary(lat_ms: list[float]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def _queued_processors(queued: bool):
+    """Build ``tavus.input()``/``tavus.output()`` queued (not direct mode), as they were before."""
+    saved = TavusInteractionsInput.DIRECT_MODE, TavusInteractionsOutput.DIRECT_MODE
+    if queued:
+        TavusInteractionsInput.DIRECT_MODE = TavusInteractionsOutput.DIRECT_MODE = False
+    try:
+        yield
+    finally:
+        TavusInteractionsInput.DIRECT_MODE, TavusInteractionsOutput.DIRECT_MODE = saved
+
+
 class _Session:
     """One benchmark session: ``N`` pipelines, started, fed, measured, then cancelled."""
 
@@ -229,10 +244,11 @@ class _Session:
         if request.get("no_observers"):
             # docs/scale.md: a bot that uses neither turn tracking nor the idle timeout.
             worker_params = {"enable_turn_tracking": False, "idle_timeout_secs": None}
-        self.convs = [
-            _Conversation(request["cid"], self.out, tavus_params, worker_params)
-            for _ in range(request["conversations"])
-        ]
+        with _queued_processors(bool(request.get("upstream_copy"))):
+            self.convs = [
+                _Conversation(request["cid"], self.out, tavus_params, worker_params)
+                for _ in range(request["conversations"])
+            ]
         self.runner = WorkerRunner(handle_sigint=False)
         self.run_task: asyncio.Task | None = None
         self.finished = 0

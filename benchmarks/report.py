@@ -34,7 +34,7 @@ def _before_row(r: dict[str, Any], n: int, procs: int) -> dict[str, Any] | None:
 
 def _scale_tag(sc: dict[str, Any]) -> str:
     if sc.get("upstream_copy"):
-        return " (before: upstream copy, BotSpeaking 0.2 s, observers, default GC)"
+        return " (before: upstream copy, queued, BotSpeaking 0.2 s, observers, default GC)"
     tags = []
     if sc.get("tune_gc"):
         tags.append("tune_gc")
@@ -280,7 +280,8 @@ def _scale_details(r: dict[str, Any]) -> list[str]:
         "RSS are listed per bot process. The main rows run the bots with the settings of "
         "docs/scale.md (`tune_gc()` once started, workers without the default observers). The "
         "last rows are comparisons: \"before\" undoes `tavus.input()`'s cut of Daily's "
-        "upstream copy and sends `BotSpeakingFrame` every 0.2 s with the default observers and "
+        "upstream copy, builds `tavus.input()`/`tavus.output()` queued (not in direct mode) and "
+        "sends `BotSpeakingFrame` every 0.2 s with the default observers and "
         'collector (the package as it ran before the scale work); "package defaults" is the '
         "package without the docs/scale.md settings.",
     ]

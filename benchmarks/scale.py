@@ -343,8 +343,9 @@ def open_loop(
         bot_speaking_interval: Override ``bot_speaking_interval_s`` (0: the default).
         tune_gc: Bots call ``pipecat_tavus_interactions.tune_gc()`` once started.
         no_observers: Bots' workers without the default observers (``docs/scale.md``).
-        upstream_copy: Bots undo ``tavus.input()``'s cut of Daily's upstream copy (the
-            package as it was, for comparison).
+        upstream_copy: Bots undo ``tavus.input()``'s cut of Daily's upstream copy and build
+            both processors queued, not in direct mode (the package as it was, for
+            comparison).
         supervisor: supervisord starts and supervises the bot processes
             (``deploy/supervisord.conf``); otherwise this process starts them.
 
