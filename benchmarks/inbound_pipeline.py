@@ -22,6 +22,12 @@ is measured twice, queued (Pipecat's default) and in direct mode; the target's b
 (``consumer_us``, ``ratio``) is the cheaper of the two, and both are reported
 (``consumer_queued_us``/``ratio_queued``, ``consumer_direct_us``/``ratio_direct``).
 
+Breakdown line, not the target's baseline: :class:`FramesReplayer` in the same position
+consumes each Tavus message and pushes the frames ours pushed for that message (noted in a
+run of ours, rebuilt fresh before each run's clock starts), so it costs what delivering the
+same frames costs with no mapping at all; ``ratio_same_frames`` is what our parsing,
+ordering, ledger and frame building add on top.
+
 Extra line, not the target's baseline: two pass-throughs in the same two positions, which
 forward every message down the pipeline (the old, misleading comparison: forwarding costs
 more than our input, which consumes most messages).
@@ -35,12 +41,13 @@ baselines are interleaved; medians are reported.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from collections.abc import Callable
 from typing import Any
 
-from pipecat.frames.frames import Frame, InputTransportMessageFrame
+from pipecat.frames.frames import EndFrame, Frame, InputTransportMessageFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 
@@ -74,6 +81,75 @@ class TavusConsumer(FrameProcessor):
                 ):
                     return
         await self.push_frame(frame, direction)
+
+
+def _is_tavus(frame: Frame) -> bool:
+    if not isinstance(frame, InputTransportMessageFrame):
+        return False
+    message = frame.message
+    if not isinstance(message, dict):
+        return False
+    event_type = message.get("event_type")
+    return message.get("message_type") in _TAVUS_TYPES or (
+        isinstance(event_type, str) and event_type.startswith(_TAVUS_PREFIXES)
+    )
+
+
+class FramesReplayer(FrameProcessor):
+    """Consumes each Tavus message and pushes the frames ours pushed for it, prebuilt.
+
+    The same work as ``tavus.input()`` minus the mapping: no parsing, ordering, ledger or
+    frame building (the frames are built before the clock starts), only the Pipecat cost of
+    delivering the same frames from the same position. Direct mode, as ``tavus.input()``.
+    """
+
+    def __init__(self, frames: list[list[Frame]], **kwargs: Any):
+        """Create the replayer.
+
+        Args:
+            frames: For each Tavus message in arrival order, the frames to push for it.
+            **kwargs: Passed to ``FrameProcessor``.
+        """
+        super().__init__(enable_direct_mode=True, **kwargs)
+        self._frames = iter(frames)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Push the next message's frames instead of a Tavus message; forward the rest."""
+        await super().process_frame(frame, direction)
+        if not _is_tavus(frame):
+            await self.push_frame(frame, direction)
+            return
+        for out in next(self._frames, ()):
+            await self.push_frame(out)
+
+
+async def _frames_of_ours(messages: list[dict]) -> list[list[Frame]]:
+    """Run ours once and note the frames ``tavus.input()`` pushed for each Tavus message.
+
+    A frame pushed from a tool handler's task (after its message) goes with the latest one.
+    """
+    tavus = make_tavus(messages[0]["conversation_id"])
+    inp = tavus.input()
+    pushed: list[list[Frame]] = []
+    push, process = inp.push_frame, inp.process_frame
+
+    async def noting_process(frame: Frame, direction: FrameDirection) -> None:
+        if _is_tavus(frame) and direction is FrameDirection.DOWNSTREAM:
+            pushed.append([])
+        await process(frame, direction)
+
+    async def noting_push(frame: Frame, direction=FrameDirection.DOWNSTREAM) -> None:
+        if pushed and direction is FrameDirection.DOWNSTREAM and not _is_tavus(frame):
+            pushed[-1].append(frame)
+        await push(frame, direction)
+
+    inp.process_frame = noting_process  # type: ignore[method-assign]
+    inp.push_frame = noting_push  # type: ignore[method-assign]
+    await _time_pipeline(lambda: [inp, tavus.output()], messages)
+    # Frames the harness itself sends down (the marker, EndFrame) are not the mapping's.
+    for frames in pushed:
+        frames[:] = [f for f in frames if not isinstance(f, EndFrame | InputTransportMessageFrame)]
+    return pushed
 
 
 class _Marker:
@@ -140,11 +216,19 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
     def passthrough() -> list[FrameProcessor]:
         return [PassThrough(), PassThrough()]
 
+    noted = await _frames_of_ours(messages)
+
+    def same_frames() -> list[FrameProcessor]:
+        # Fresh frames (new ids) for every run, built before the clock starts.
+        fresh = [[dataclasses.replace(f) for f in frames] for frames in noted]
+        return [FramesReplayer(fresh), make_tavus(cid).output()]
+
     factories = {
         "ours": ours,
         "consumer": consumer,
         "consumer_direct": consumer_direct,
         "passthrough": passthrough,
+        "same_frames": same_frames,
     }
     samples: dict[str, list[float]] = {k: [] for k in factories}
     walls: dict[str, list[float]] = {k: [] for k in factories}
@@ -169,6 +253,9 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
         "ratio_queued": med["ours"] / med["consumer"],
         "ratio_direct": med["ours"] / med["consumer_direct"],
         "ratio_passthrough": med["ours"] / med["passthrough"],
+        "same_frames_us": med["same_frames"],
+        "ratio_same_frames": med["ours"] / med["same_frames"],
+        "frames_per_message": sum(len(f) for f in noted) / n,
     }
 
 

@@ -194,9 +194,18 @@ def _why(r: dict[str, Any]) -> list[str]:
             f"**Inbound in a pipeline ({_f(pl['ratio'])}x the consume-only processor, target "
             f"1.2x).** Consuming a message costs {_f(pl['consumer_us'])} us (the pipeline's "
             "hops to the processor, each one also reported to the observers); ours adds "
-            f"{_f(pl['ours_us'] - pl['consumer_us'])} us: parsing, ordering, the ledger and "
-            "the frames it maps and pushes (each a further hop through the output and the "
-            "sink, with its observer events)."
+            f"{_f(pl['ours_us'] - pl['consumer_us'])} us. Of that, "
+            f"{_f(pl['same_frames_us'] - pl['consumer_us'])} us is Pipecat delivering the "
+            f"frames the mapping must push ({_f(pl['frames_per_message'])} per message: "
+            "transcripts, speaking state, utterances, tool calls; each a hop through the "
+            "output and the sink with its observer events), measured by a processor that "
+            "pushes the same frames, prebuilt, for each message "
+            f"({_f(pl['same_frames_us'])} us, already "
+            f"{_f(pl['same_frames_us'] / pl['consumer_us'])}x "
+            "the consume-only one, so the target cannot be met while those frames are pushed). "
+            f"Ours is {_f(pl['ratio_same_frames'])}x that processor: the remaining "
+            f"{_f(pl['ours_us'] - pl['same_frames_us'])} us is parsing, ordering, the ledger "
+            "and building the frames."
         )
     for ea in r["echo_audio"]:
         if ea["ratio"] > 0.5:
@@ -356,7 +365,11 @@ def render(r: dict[str, Any], command: str) -> str:
         "CPU counts the observers' queued work until drained. Extra line, not a baseline for "
         f"the target: two pass-throughs forwarding every message {_f(pl['passthrough_us'])} us "
         f"(ours {_f(pl['ratio_passthrough'])}x); forwarding costs more than consuming, which "
-        "is why that comparison flattered us.",
+        "is why that comparison flattered us. Breakdown line: a processor in the same "
+        "position that consumes each Tavus message and pushes the frames ours pushed for it, "
+        f"built before the clock starts, {_f(pl['same_frames_us'])} us (ours "
+        f"{_f(pl['ratio_same_frames'])}x): the cost of delivering the same frames with no "
+        "mapping at all.",
         "",
         "## Interrupt latency",
         "",
