@@ -9,11 +9,11 @@ the transport; the CPU clock (process time) stops after that, once the pipeline'
 that share of its cost would otherwise fall after the window. Runs are interleaved; medians.
 
 Ours: ``tavus.output()`` (direct mode, as shipped) in ``echo_audio`` mode, followed by a
-direct-mode sink probe. A message is "handed to the transport" when its
-``OutputTransportMessageUrgentFrame`` reaches the sink (where ``transport.output()`` would
-be, processing it with its observer events); the sink then consumes it, as
-``transport.output()`` does (it sends a message frame, it does not push it on), so the
-pipeline's own sink machinery behind the probe is not charged to either path.
+real ``BaseOutputTransport`` (as ``transport.output()`` follows it in a bot) whose
+``send_message`` records the message: that call is the hand-off point, as the stand-in
+Daily client's ``send_message`` is for Pipecat's path. However the message gets there (our
+output hands urgent messages to the ready transport's ``send_message`` directly; a pushed
+frame would go through the transport's queue) is charged to ours.
 
 Pipecat: ``TavusVideoService`` (Pipecat 1.14's own Tavus path, ``services/tavus/video.py``)
 in the same position. Its real code runs: ``process_frame`` queues each frame on its
@@ -48,14 +48,11 @@ from binascii import b2a_base64
 from typing import Any
 
 from pipecat.audio.utils import create_stream_resampler
-from pipecat.frames.frames import (
-    Frame,
-    OutputTransportMessageFrame,
-    OutputTransportMessageUrgentFrame,
-    TTSStoppedFrame,
-)
+from pipecat.frames.frames import Frame, StartFrame, TTSStoppedFrame
 from pipecat.services.ai_service import AIService
 from pipecat.services.tavus.video import TavusVideoService
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.tavus.transport import TavusCallbacks, TavusParams, TavusTransportClient
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
@@ -143,8 +140,23 @@ class _OfflineTavusVideoService(TavusVideoService):
         return None
 
 
-async def _run(processor, recorder: _Recorder, frames: list[Frame], on_frame=None):
-    async with Harness([processor], on_frame=on_frame) as h:
+class _SendingOutput(BaseOutputTransport):
+    """A real output transport whose ``send_message`` is the hand-off point (records)."""
+
+    def __init__(self, recorder: _Recorder):
+        super().__init__(TransportParams())
+        self._recorder = recorder
+
+    async def start(self, frame: StartFrame):
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def send_message(self, frame) -> None:
+        self._recorder.take(frame.message)
+
+
+async def _run(processor, recorder: _Recorder, frames: list[Frame], after=()):
+    async with Harness([processor, *after]) as h:
         await settle()
         gc.collect()
         c0, t0 = time.process_time(), time.perf_counter()
@@ -178,13 +190,7 @@ async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, float, 
         )
     )
 
-    def on_frame(frame: Frame, _now: float) -> bool:
-        if isinstance(frame, OutputTransportMessageUrgentFrame | OutputTransportMessageFrame):
-            recorder.take(frame.message)
-            return False  # transport.output() sends a message frame, it does not forward it
-        return True
-
-    wall, cpu = await _run(tavus.output(), recorder, frames, on_frame)
+    wall, cpu = await _run(tavus.output(), recorder, frames, [_SendingOutput(recorder)])
     return wall, cpu, recorder.messages
 
 

@@ -197,6 +197,33 @@ async def test_messages_reach_a_real_output_transports_send_message():
     assert queued.message["properties"] == {"text": "behind the audio"}
 
 
+async def test_an_urgent_message_is_sent_by_the_transport_before_the_send_returns():
+    # Handed to the ready output transport's send_message, not queued into it as a frame.
+    tavus = make_tavus(mode="full")
+    output, transport = tavus.output(), SentOutput()
+    async with Running([output, transport]):
+        await tavus.send(ix.Respond("now"))
+        assert [f.message["properties"]["text"] for f in transport.sent] == ["now"]
+        # A queued message still travels as a frame, behind what the transport has queued.
+        await output.send_interaction(ix.Respond("later"), urgent=False)
+        assert len(transport.sent) == 1
+        while len(transport.sent) < 2:
+            transport.changed.clear()
+            await asyncio.wait_for(transport.changed.wait(), 5.0)
+
+
+async def test_with_a_processor_before_the_transport_messages_travel_as_frames():
+    tavus = make_tavus(mode="full")
+    output, catcher, transport = tavus.output(), Catcher(), SentOutput()
+    async with Running([output, catcher, transport]):
+        await tavus.send(ix.Respond("through the catcher"))
+        while not transport.sent:
+            transport.changed.clear()
+            await asyncio.wait_for(transport.changed.wait(), 5.0)
+    assert [m["properties"]["text"] for m in catcher.messages()] == ["through the catcher"]
+    assert [f.message["properties"]["text"] for f in transport.sent] == ["through the catcher"]
+
+
 def test_message_str_names_the_event_not_the_body():
     body = "x" * 3000
     message = {"event_type": "conversation.echo", "properties": {"audio": body}}
