@@ -34,7 +34,8 @@ def _before_row(r: dict[str, Any], n: int, procs: int) -> dict[str, Any] | None:
 
 def _scale_tag(sc: dict[str, Any]) -> str:
     if sc.get("upstream_copy"):
-        return " (before: upstream copy, queued, BotSpeaking 0.2 s, observers, default GC)"
+        where = ", under supervisord" if sc.get("bots") == "supervisord" else ""
+        return f" (before: upstream copy, queued, BotSpeaking 0.2 s, observers, default GC{where})"
     tags = []
     if sc.get("tune_gc"):
         tags.append("tune_gc")
@@ -44,6 +45,8 @@ def _scale_tag(sc: dict[str, Any]) -> str:
         tags.append("gc.freeze")
     if sc.get("bot_speaking_interval_s"):
         tags.append(f"BotSpeaking every {sc['bot_speaking_interval_s']:g} s")
+    if sc.get("bots") == "supervisord":
+        tags.append("under supervisord")
     return f" ({', '.join(tags)})" if tags else " (package defaults)"
 
 
@@ -151,7 +154,8 @@ def _summary(r: dict[str, Any]) -> list[str]:
     sc = _scale_row(r, 500, 2)
     if sc is not None:
         rows.append(
-            "| scale, open loop: 500 real-time conversations in 2 bot processes (docs/scale.md "
+            "| scale, open loop: 500 real-time conversations in 2 bot processes "
+            f"({sc.get('bots', 'spawned by the benchmark')}; docs/scale.md "
             "settings: `tune_gc()`, no default observers), load from a separate process on a "
             f"fixed schedule, {sc['seconds']:g} s window | p99 "
             f"{_f(sc['p99_ms'])} ms (max {_f(sc['max_ms'])}; GC pauses max "

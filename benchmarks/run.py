@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import re
 import subprocess
@@ -52,6 +53,9 @@ def _subprocess_json(*args: str) -> dict[str, Any]:
 
 
 def _scale(n: int, procs: int, seconds: float, *extra: str) -> dict[str, Any]:
+    if procs > 1 and importlib.util.find_spec("supervisor") is not None:
+        # The deployment shape of docs/scale.md: the bots under supervisord (`bench` extra).
+        extra = (*extra, "--supervisor")
     _step(f"scale: {n} conversations, {procs} bot process(es), {seconds:g} s {' '.join(extra)}")
     args = [f"--conversations={n}", f"--procs={procs}", f"--seconds={seconds:g}", *extra]
     return _subprocess_json(*args)
