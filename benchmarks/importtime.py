@@ -3,7 +3,11 @@
 Measured: the CPU time (``time.process_time``) and wall time of one ``import`` statement in a
 fresh interpreter (``python -c``), interpreter start-up excluded, median of several runs;
 the runs of the modules are interleaved, after one untimed warm-up run each (so the
-bytecode caches are written). Baseline: ``import pipecat.frames.frames``, the least a
+bytecode caches are written). The child interpreters run without
+``PYTHONDONTWRITEBYTECODE``, and the run stops if the package's bytecode cache is still
+missing after the warm-up: with it set, our modules were compiled from source in every run
+while Pipecat's came from the ``.pyc`` files its installer wrote, which overstated our
+share. Baseline: ``import pipecat.frames.frames``, the least a
 Pipecat plugin must import (the frame classes); ``import pipecat`` is shown for reference.
 
 Breakdown: ``python -X importtime -c "import pipecat_tavus_interactions"``; the modules
@@ -17,6 +21,8 @@ are what matter).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import statistics
 import subprocess
@@ -34,6 +40,8 @@ _SNIPPET = (
     "c, t = time.process_time() - c, time.perf_counter() - t\n"
     "sys.stdout.write(f'{{c}} {{t}}\\n')\n"
 )
+#: The children's environment: bytecode caches written and read, as in an installed package.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 _LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
@@ -43,6 +51,7 @@ def _once(module: str) -> tuple[float, float]:
         capture_output=True,
         text=True,
         check=True,
+        env=_ENV,
     )
     cpu, wall = out.stdout.strip().splitlines()[-1].split()
     return float(cpu), float(wall)
@@ -55,6 +64,7 @@ def _importtime(module: str) -> list[tuple[str, int, int, int]]:
         capture_output=True,
         text=True,
         check=True,
+        env=_ENV,
     )
     rows = []
     for line in out.stderr.splitlines():
@@ -83,6 +93,17 @@ def _parents(rows: list[tuple[str, int, int, int]]) -> list[str | None]:
     return parents
 
 
+def _check_bytecode_cached() -> None:
+    """Stop when the warm-up could not write our bytecode cache (the timings would be off)."""
+    spec = importlib.util.find_spec(OURS)
+    origin = spec.origin if spec is not None else None
+    if origin is None or not os.path.exists(importlib.util.cache_from_source(origin)):
+        raise SystemExit(
+            f"no bytecode cache for {OURS} after the warm-up: make its directory writable "
+            "(every run would compile the package from source)"
+        )
+
+
 def measure(*, runs: int = 7, top: int = 8) -> dict[str, Any]:
     """Time the imports and break down what ours adds.
 
@@ -96,6 +117,7 @@ def measure(*, runs: int = 7, top: int = 8) -> dict[str, Any]:
     """
     for module in MODULES:
         _once(module)  # warm-up: bytecode caches
+    _check_bytecode_cached()
     samples: dict[str, list[tuple[float, float]]] = {m: [] for m in MODULES}
     for _ in range(runs):
         for module in MODULES:

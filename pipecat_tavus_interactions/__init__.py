@@ -84,6 +84,11 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    """List the public names, the lazily exported ones included, before their first use."""
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     # facade and configuration
     "TavusInteractions",
