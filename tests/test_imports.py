@@ -43,12 +43,27 @@ def _run(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_bare_import_loads_the_facade_and_none_of_the_optional_stacks():
+def _is_pipecat(module: str) -> bool:
+    return module == "pipecat" or module.startswith("pipecat.")
+
+
+def test_a_bare_import_loads_neither_pipecat_nor_the_package_modules():
     out = _run(
         "import json, sys\n"
-        f"import {PACKAGE} as pkg\n"
+        f"import {PACKAGE}\n"
+        "print(json.dumps({'modules': sorted(sys.modules)}))\n"
+    )
+    ours = sorted(m for m in out["modules"] if m.startswith(PACKAGE))
+    assert ours == [PACKAGE, f"{PACKAGE}.exceptions"]
+    assert [m for m in out["modules"] if _is_pipecat(m)] == []
+
+
+def test_a_bots_import_loads_the_facade_and_none_of_the_optional_stacks():
+    out = _run(
+        "import json, sys\n"
+        f"from {PACKAGE} import TavusInteractions, TavusInteractionsParams\n"
         "print(json.dumps({'modules': sorted(sys.modules),\n"
-        "    'params_schema_built': pkg.TavusInteractionsParams.__pydantic_complete__}))\n"
+        "    'params_schema_built': TavusInteractionsParams.__pydantic_complete__}))\n"
     )
     loaded = set(out["modules"])
     # What a bot needs is there (so the absences below are not vacuous) ...
@@ -57,6 +72,20 @@ def test_a_bare_import_loads_the_facade_and_none_of_the_optional_stacks():
     assert [m for m in NOT_ON_IMPORT if m in loaded] == []
     # The settings' validation schema is built on the first TavusInteractionsParams().
     assert out["params_schema_built"] is False
+
+
+def test_the_sans_io_core_imports_without_pipecat():
+    out = _run(
+        "import json, sys\n"
+        f"from {PACKAGE}.core import TavusConnection\n"
+        f"from {PACKAGE}.protocol import parse_message\n"
+        f"from {PACKAGE}.core.records import TurnRecord\n"
+        "print(json.dumps({'modules': sorted(sys.modules)}))\n"
+    )
+    loaded = set(out["modules"])
+    assert {f"{PACKAGE}.core.connection", f"{PACKAGE}.protocol"} <= loaded
+    assert [m for m in loaded if _is_pipecat(m)] == []
+    assert not [m for m in loaded if m.startswith(f"{PACKAGE}.pipeline")]
 
 
 def test_params_validate_on_first_use_after_the_deferred_schema_build():
@@ -122,7 +151,7 @@ def test_every_public_name_resolves_and_dir_lists_it_before_first_use():
     assert out["modules"]["TavusInteractions"] == f"{PACKAGE}.pipeline.facade"
 
 
-def test_type_checkers_see_every_lazily_exported_name():
+def test_type_checkers_see_every_lazily_imported_name():
     """Each name of ``_LAZY`` is imported under ``TYPE_CHECKING`` from the module it names."""
     tree = ast.parse(INIT.read_text(encoding="utf-8"))
     checked: dict[str, str] = {}
@@ -131,8 +160,11 @@ def test_type_checkers_see_every_lazily_exported_name():
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             for imp in node.body:
                 if isinstance(imp, ast.ImportFrom):
+                    base = "." * imp.level + (imp.module or "")
                     for alias in imp.names:
-                        checked[alias.asname or alias.name] = "." * imp.level + (imp.module or "")
+                        # `from . import events` imports the module `.events` itself
+                        source = base if imp.module else base + alias.name
+                        checked[alias.asname or alias.name] = source
         target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
         if getattr(target, "id", None) == "_LAZY":
             lazy = ast.literal_eval(node.value)
