@@ -102,11 +102,17 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    """Import a public name on first use (and keep it, so the next lookup is direct)."""
+    """Import a public name, or a submodule, on first use (and keep it as an attribute)."""
+    import sys
+
     module_name = _LAZY.get(name)
     if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import sys
+        # A submodule (``pkg.protocol``), as when this module imported them all up front.
+        from importlib.util import find_spec
+
+        if name.startswith("_") or find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module_name = f".{name}"
 
     # The import statement's machinery (not importlib's), so that ``-X importtime`` shows
     # the module under its own name.

@@ -138,12 +138,15 @@ def test_every_public_name_resolves_and_dir_lists_it_before_first_use():
         "print(json.dumps({'all': pkg.__all__,\n"
         "    'not_listed': [n for n in pkg.__all__ if n not in listed],\n"
         "    'unresolved': [n for n in pkg.__all__ if n not in ns],\n"
+        "    'submodules': [getattr(pkg, n).__name__ for n in ('protocol', 'core', 'params')],\n"
         "    'modules': {n: getattr(ns[n], '__module__', None) or ns[n].__name__\n"
         "                for n in pkg.__all__ if n in ns}}))\n"
     )
     assert len(out["all"]) == len(set(out["all"])) >= 30
     assert out["not_listed"] == []
     assert out["unresolved"] == []
+    # Submodules stay reachable as attributes, as when the package imported them up front.
+    assert out["submodules"] == [f"{PACKAGE}.protocol", f"{PACKAGE}.core", f"{PACKAGE}.params"]
     # The lazily exported names are the real objects, from their own modules.
     assert out["modules"]["TavusFunctionCallParams"] == f"{PACKAGE}.pipeline.tool_params"
     assert out["modules"]["TavusReplicaRelay"] == f"{PACKAGE}.relay"
