@@ -12,8 +12,6 @@ Roles are normalised: ``"pal"`` and ``"replica"`` both become :data:`ROLE_PAL`; 
 sent is kept in ``wire_role`` so the ``pal``/``replica`` twins can still be told apart.
 """
 
-from __future__ import annotations
-
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,7 +55,7 @@ class Event(BaseModel):
     dropped_fields: tuple[str, ...] = ()
 
     @classmethod
-    def from_wire(cls, base: dict[str, Any], **values: Any) -> Event:
+    def from_wire(cls, base: dict[str, Any], **values: Any) -> "Event":
         """Build without validation from values that ``parse_message`` already checked.
 
         About three times as fast as ``model_construct``; the result is an ordinary frozen

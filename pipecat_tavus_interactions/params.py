@@ -4,8 +4,6 @@ One pydantic model, read by the conversation core and the Pipecat drivers, so a 
 configured in one place. Each inbound mapping can be switched off.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,7 +124,7 @@ class TavusInteractionsParams(BaseModel):
             are dropped and counted, never waited for.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -146,7 +146,7 @@ def _modules_after_import(statement: str) -> set[str]:
 
 
 def test_importing_the_package_does_not_import_the_llm_service_stack():
-    loaded = _modules_after_import("import pipecat_tavus_interactions")
+    loaded = _modules_after_import("from pipecat_tavus_interactions import TavusInteractions")
     assert "pipecat_tavus_interactions.pipeline.facade" in loaded
     for heavy in ("pipecat.services.llm_service", "aiohttp", "PIL"):
         assert heavy not in loaded, f"import pipecat_tavus_interactions loads {heavy}"

@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pipecat.utils.base_object import BaseObject
@@ -35,8 +35,10 @@ from ..params import TavusInteractionsParams
 from .effects import EffectRunner
 from .input import TavusInteractionsInput
 from .output import TavusInteractionsOutput
-from .recorder import RecordWriter, connection_for
 from .tool_runner import ToolRunner
+
+if TYPE_CHECKING:
+    from .recorder import RecordWriter
 
 
 def _params_from(params: object) -> TavusInteractionsParams:
@@ -133,7 +135,12 @@ class TavusInteractions(BaseObject):
         self._input_started = False
         for event in self.EVENTS:
             self._register_event_handler(event)
-        self._conn, self._recorder = connection_for(self._params, now=clock())
+        if self._params.record_path is None:  # the recorder's modules load only when used
+            self._conn, self._recorder = TavusConnection(self._params, now=clock()), None
+        else:
+            from .recorder import connection_for
+
+            self._conn, self._recorder = connection_for(self._params, now=clock())
         self._effects = EffectRunner(self)
         self.tools = ToolRunner(self)
         self._input = TavusInteractionsInput(tavus=self, name=f"{self.name}::input")
