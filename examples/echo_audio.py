@@ -342,7 +342,9 @@ async def main_offline(speed: float) -> int:
     ok = (
         under_cap
         and len(utterances) == 4
-        and all(u.done and u.seconds > 0 for u in utterances)
+        # Every utterance closes with done: true, except one cut before the TTS finished it
+        # (on a loaded machine): after the interrupt nothing more is sent for it.
+        and all((u.done or u.cut) and u.seconds > 0 for u in utterances)
         and sent == [round(s, 3) for s in received.values()]  # nothing lost on the way
         and [u.cut for u in utterances] == [False, False, True, False]  # the barge-in
         and interrupts >= 1
