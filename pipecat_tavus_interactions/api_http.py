@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from yarl import URL
 
 from .exceptions import ConfigurationError, TavusAPIError
+from .redaction import MIN_SECRET_PREFIX, mask_key_prefixes
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -52,7 +53,7 @@ MAX_JSON_DEPTH = 100
 #: Same-origin redirects followed for one attempt; a redirect to another origin is refused.
 MAX_REDIRECTS = 5
 #: The shortest prefix of the key that is scrubbed from text (the whole key always is).
-MIN_REDACTED_PREFIX = 8
+MIN_REDACTED_PREFIX = MIN_SECRET_PREFIX
 _READ_CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -323,21 +324,7 @@ def redact_key(text: str, key: str) -> str:
         return text.replace(key, _MASK)
     # ASCII-only folding keeps every index of ``hay`` an index of ``text``.
     hay, key = text.translate(_ASCII_LOWER), key.translate(_ASCII_LOWER)
-    head = key[:MIN_REDACTED_PREFIX]
-    start = hay.find(head)
-    if start < 0:
-        return text
-    out: list[str] = []
-    done = 0
-    while start >= 0:
-        end = start + MIN_REDACTED_PREFIX
-        while end < len(hay) and end - start < len(key) and hay[end] == key[end - start]:
-            end += 1
-        out += (text[done:start], _MASK)
-        done = end
-        start = hay.find(head, end)
-    out.append(text[done:])
-    return "".join(out)
+    return mask_key_prefixes(text, hay, key, _MASK)
 
 
 def _origin(url: URL) -> tuple[str, str | None, int | None]:

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "wire_events": CORE,
     "wire_interactions": CORE,
     "wire_size": CORE,
+    "redaction": CORE,
     "params": CORE,
     "core": CORE,
     # 2. Pipecat drivers

@@ -41,6 +41,7 @@ from pydantic_core import to_json
 
 from .. import interactions as ix
 from ..exceptions import UsageError
+from ..redaction import MIN_SECRET_PREFIX, mask_key_prefixes
 from . import effects as fx
 
 #: Version of the line format.
@@ -94,8 +95,6 @@ else:  # pragma: no cover - Pythons without the C accelerator
 
 
 _MASK_B = MASK.encode("ascii")
-#: The shortest prefix of a secret that is masked on its own (as the REST client does).
-MIN_SECRET_PREFIX = 8
 
 
 def _mask_key(data: bytes, low: bytes, key: bytes) -> bytes:
@@ -106,22 +105,7 @@ def _mask_key(data: bytes, low: bytes, key: bytes) -> bytes:
     """
     if not key.isascii():
         return data.replace(key, _MASK_B)
-    head = key[:MIN_SECRET_PREFIX]
-    start = low.find(head)
-    if start < 0:
-        return data
-    out: list[bytes] = []
-    done = 0
-    while start >= 0:
-        end = start + len(head)
-        limit = min(len(low), start + len(key))
-        while end < limit and low[end] == key[end - start]:
-            end += 1
-        out += (data[done:start], _MASK_B)
-        done = end
-        start = low.find(head, end)
-    out.append(data[done:])
-    return b"".join(out)
+    return mask_key_prefixes(data, low, key, _MASK_B)
 
 
 def _sub_key(m: re.Match[bytes]) -> bytes:
