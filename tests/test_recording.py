@@ -222,13 +222,19 @@ def test_ids_the_core_makes_up_must_pair_one_to_one(tmp_path):
 # --- the writer --------------------------------------------------------------------------
 
 
-def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAVUS_API_KEY", "tvs-secret-0123456789")
-    path = tmp_path / "rec.jsonl"
+def started_recording(path) -> tuple[RecordWriter, RecordingConnection]:
+    """A started recording core writing to ``path`` (the key is read from the environment)."""
     writer = RecordWriter(path)
     params = TavusInteractionsParams(conversation_id="c1", replica_participant_id=REPLICA)
     conn = RecordingConnection(params, now=0.0, sink=writer.put)
     conn.start(now=0.0)
+    return writer, conn
+
+
+def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAVUS_API_KEY", "tvs-secret-0123456789")
+    path = tmp_path / "rec.jsonl"
+    writer, conn = started_recording(path)
     joined = {"message_type": "system", "event_type": "system.replica_joined"}
     conn.receive(joined, sender_id=REPLICA, now=0.05)
     message = {
@@ -254,10 +260,7 @@ def test_secrets_nested_in_fields_text_and_raw_messages_never_reach_the_file(tmp
     key = "tvs-secret-0123456789abcdef"
     monkeypatch.setenv("TAVUS_API_KEY", key)
     path = tmp_path / "rec.jsonl"
-    writer = RecordWriter(path)
-    params = TavusInteractionsParams(conversation_id="c1", replica_participant_id=REPLICA)
-    conn = RecordingConnection(params, now=0.0, sink=writer.put)
-    conn.start(now=0.0)
+    writer, conn = started_recording(path)
     base = {"message_type": "conversation", "event_type": "conversation.custom"}
     embedded = json.dumps({"Access_Token": 'tok-"quoted"-1', "keep": "visible-1"})
     nested = {
