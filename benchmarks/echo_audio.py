@@ -177,18 +177,21 @@ async def _pipecat_once(frames: list[Frame], out_rate: int) -> tuple[float, floa
     return wall, cpu, recorder.messages
 
 
+def _params(out_rate: int) -> TavusInteractionsParams:
+    """Echo audio to a known replica, sent at once (no heartbeat, no waiting for a join)."""
+    return TavusInteractionsParams(
+        mode="echo_audio",
+        conversation_id="c-bench",
+        replica_participant_id=REPLICA_ID,
+        heartbeat_timeout_s=None,
+        wait_for_replica=False,
+        echo_sample_rate=out_rate,
+    )
+
+
 async def _ours_once(frames: list[Frame], out_rate: int) -> tuple[float, float, list[dict]]:
     recorder = _Recorder()
-    tavus = TavusInteractions(
-        params=TavusInteractionsParams(
-            mode="echo_audio",
-            conversation_id="c-bench",
-            replica_participant_id=REPLICA_ID,
-            heartbeat_timeout_s=None,
-            wait_for_replica=False,
-            echo_sample_rate=out_rate,
-        )
-    )
+    tavus = TavusInteractions(params=_params(out_rate))
 
     wall, cpu = await _run(tavus.output(), recorder, frames, [_SendingOutput(recorder)])
     return wall, cpu, recorder.messages
@@ -226,16 +229,7 @@ async def _floor_once(frames: list[Frame], out_rate: int, chunk: int) -> float:
 
 def _core_once(frames: list[Frame], out_rate: int) -> float:
     """The package's core alone on the same audio (no frames, no queues); CPU seconds."""
-    conn = TavusConnection(
-        TavusInteractionsParams(
-            mode="echo_audio",
-            conversation_id="c-bench",
-            replica_participant_id=REPLICA_ID,
-            heartbeat_timeout_s=None,
-            wait_for_replica=False,
-            echo_sample_rate=out_rate,
-        )
-    )
+    conn = TavusConnection(_params(out_rate))
     conn.start(now=0.0)
     gc.collect()
     c0 = time.process_time()

@@ -57,6 +57,18 @@ _TAVUS_TYPES = ("conversation", "system")
 _TAVUS_PREFIXES = ("conversation.", "system.")
 
 
+def _is_tavus(frame: Frame) -> bool:
+    if not isinstance(frame, InputTransportMessageFrame):
+        return False
+    message = frame.message
+    if not isinstance(message, dict):
+        return False
+    event_type = message.get("event_type")
+    return message.get("message_type") in _TAVUS_TYPES or (
+        isinstance(event_type, str) and event_type.startswith(_TAVUS_PREFIXES)
+    )
+
+
 class TavusConsumer(FrameProcessor):
     """Drops the app messages that look like Tavus events, forwards every other frame."""
 
@@ -72,27 +84,8 @@ class TavusConsumer(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Consume a Tavus message; forward anything else."""
         await super().process_frame(frame, direction)
-        if isinstance(frame, InputTransportMessageFrame):
-            message = frame.message
-            if isinstance(message, dict):
-                event_type = message.get("event_type")
-                if message.get("message_type") in _TAVUS_TYPES or (
-                    isinstance(event_type, str) and event_type.startswith(_TAVUS_PREFIXES)
-                ):
-                    return
-        await self.push_frame(frame, direction)
-
-
-def _is_tavus(frame: Frame) -> bool:
-    if not isinstance(frame, InputTransportMessageFrame):
-        return False
-    message = frame.message
-    if not isinstance(message, dict):
-        return False
-    event_type = message.get("event_type")
-    return message.get("message_type") in _TAVUS_TYPES or (
-        isinstance(event_type, str) and event_type.startswith(_TAVUS_PREFIXES)
-    )
+        if not _is_tavus(frame):
+            await self.push_frame(frame, direction)
 
 
 class FramesReplayer(FrameProcessor):

@@ -290,6 +290,19 @@ class StreamingLLM(FrameProcessor):
         await self.push_frame(LLMFullResponseEndFrame())
 
 
+async def echo_response(tavus, frames: list[Frame]) -> tuple[list[dict], list[Frame]]:
+    """Run one LLM response (``frames`` between its start and end) through ``tavus.output()``.
+
+    Returns:
+        The echo messages it sent, and every frame that came out downstream.
+    """
+    down, _ = await run_test(
+        tavus.output(),
+        frames_to_send=[LLMFullResponseStartFrame(), *frames, LLMFullResponseEndFrame()],
+    )
+    return [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)], down
+
+
 async def test_echo_text_streams_sentences_each_leaves_with_the_next_token():
     tavus = make_tavus(mode="echo_text")
     h = Harness(tavus, before=[StreamingLLM(ANSWER)])
@@ -327,15 +340,7 @@ async def test_echo_text_does_not_split_decimals_or_abbreviations():
     tokens = ["It", " costs", " 3", ".", "5", " dollars", ",", " e", ".g", ".", " at", " Mr", "."]
     tokens += [" Lee", "'s", " shop", ".", " Bye", "!"]
     tavus = make_tavus(mode="echo_text")
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            *map(LLMTextFrame, tokens),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [*map(LLMTextFrame, tokens)])
     assert text_of(echoes) == [
         ("It costs 3.5 dollars, e.g. at Mr. Lee's shop.", False),
         ("Bye!", True),
@@ -346,15 +351,7 @@ async def test_echo_text_keeps_quotations_lists_and_other_scripts_whole():
     tokens = ['"Why', '?"', " she", " asked", ".", " Steps", ":", "\n1", ".", " Open", " it", "."]
     tokens += [" नमस्ते", "।", " ठीक", " है", "।"]
     tavus = make_tavus(mode="echo_text")
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            *map(LLMTextFrame, tokens),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [*map(LLMTextFrame, tokens)])
     assert text_of(echoes) == [
         ('"Why?" she asked.', False),
         ("Steps:\n1. Open it.", False),
@@ -365,16 +362,7 @@ async def test_echo_text_keeps_quotations_lists_and_other_scripts_whole():
 
 async def test_echo_text_single_sentence_is_one_message_with_text_and_done():
     tavus = make_tavus(mode="echo_text")
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            LLMTextFrame("Hi"),
-            LLMTextFrame(" there."),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [LLMTextFrame("Hi"), LLMTextFrame(" there.")])
     # Never an empty text echo: the sentence waits for the end and carries done=true.
     assert text_of(echoes) == [("Hi there.", True)]
     assert tavus.stats["conversation.echo"] == 1
@@ -406,15 +394,7 @@ async def test_echo_text_unterminated_tail_goes_with_done():
 
 async def test_echo_text_whole_mode_sends_one_message_per_response():
     tavus = make_tavus(mode="echo_text", text_echo="whole")
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            *map(LLMTextFrame, ANSWER),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [*map(LLMTextFrame, ANSWER)])
     assert text_of(echoes) == [("Hello there. How are you today? I hope it is going well.", True)]
     # The message follows every text frame.
     assert isinstance(down[-2], OutputTransportMessageUrgentFrame)
@@ -425,16 +405,7 @@ async def test_echo_text_skips_skip_tts_text_but_forwards_it():
     tavus = make_tavus(mode="echo_text")
     hidden = LLMTextFrame("Secret notes. ")
     hidden.skip_tts = True
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            hidden,
-            LLMTextFrame("Spoken."),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [hidden, LLMTextFrame("Spoken.")])
     assert text_of(echoes) == [("Spoken.", True)]
     assert hidden in down
 
@@ -443,16 +414,7 @@ async def test_echo_text_long_sentence_is_split_under_the_cap():
     cap = 600
     tavus = make_tavus(mode="echo_text", max_message_bytes=cap)
     words = [f" wörd{i}" for i in range(300)]  # multibyte text, one long sentence
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            *map(LLMTextFrame, words),
-            LLMTextFrame("."),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [*map(LLMTextFrame, words), LLMTextFrame(".")])
     assert len(echoes) > 3
     assert_wire(echoes, cap)
     assert " ".join(t for t, _ in text_of(echoes)).split() == "".join(words + ["."]).split()
@@ -1206,15 +1168,7 @@ async def test_random_token_streams_keep_the_text_and_the_cap():
         n = rng.randint(1, 6)
         tokens.append(text[i : i + n])
         i += n
-    down, _ = await run_test(
-        tavus.output(),
-        frames_to_send=[
-            LLMFullResponseStartFrame(),
-            *map(LLMTextFrame, tokens),
-            LLMFullResponseEndFrame(),
-        ],
-    )
-    echoes = [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
+    echoes, down = await echo_response(tavus, [*map(LLMTextFrame, tokens)])
     assert_wire(echoes, 600)
     assert " ".join(t for t, _ in text_of(echoes)).split() == text.split()
     assert [d for _, d in text_of(echoes)] == [False] * (len(echoes) - 1) + [True]
