@@ -19,16 +19,14 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frameworks.rtvi import RTVIProcessor
 from pipecat.workers.runner import WorkerRunner
+from test_end_to_end import persona  # the replica prices things with a tool
 
 from pipecat_tavus_interactions import TavusInteractions, TavusInteractionsParams
 from pipecat_tavus_interactions.pipeline.rtvi import TavusRTVIProcessor
 from pipecat_tavus_interactions.simulator import (
-    PersonaRule,
-    ScriptedPersona,
     ScriptedUser,
     SimulatedTransport,
     TavusSimulator,
-    ToolCallSpec,
     UserLine,
 )
 
@@ -41,20 +39,6 @@ CLIENT_READY = {
 }
 #: Events no Pipecat service has a frame for: they reach RTVI clients as server messages.
 OTHER_EVENTS = ["objective_completed.json", "guardrail.json", "perception_analysis.json"]
-
-
-def persona() -> ScriptedPersona:
-    return ScriptedPersona(
-        rules=[
-            PersonaRule(
-                pattern=r"price of (?P<item>\w+)",
-                regex=True,
-                tool_call=ToolCallSpec(name="get_price", arguments={"item": "{item}"}),
-                reply="The {item} costs {result}.",
-            )
-        ],
-        default_reply="Okay, noted.",
-    )
 
 
 def replica_event(name: str, conversation_id: str) -> dict[str, Any]:
