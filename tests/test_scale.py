@@ -1,7 +1,8 @@
 """What a bot process at scale relies on.
 
-Daily's upstream copy of a Tavus message is never made, imports stay light, the GC helper
-does what it says, and ``BotSpeakingFrame`` at its period keeps Pipecat's idle timeout quiet.
+A Tavus message from the transport is taken in place (no frame, no hop, no upstream copy),
+imports stay light, the GC helper does what it says, and ``BotSpeakingFrame`` at its period
+keeps Pipecat's idle timeout quiet.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import pytest
 from pipecat.frames.frames import (
     BotSpeakingFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
+    InputTransportMessageFrame,
     TextFrame,
 )
+from pipecat.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -64,7 +68,23 @@ class Recorder(FrameProcessor):
             await asyncio.wait_for(self.changed.wait(), 10)
 
 
-async def test_tavus_messages_go_downstream_only_other_app_messages_both_ways():
+class MessageObserver(BaseObserver):
+    """Notes every app-message frame the pipeline pushed or processed, anywhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[object] = []
+
+    async def on_push_frame(self, data: FramePushed):
+        if isinstance(data.frame, InputTransportMessageFrame):
+            self.messages.append(data.frame.message)
+
+    async def on_process_frame(self, data: FrameProcessed):
+        if isinstance(data.frame, InputTransportMessageFrame):
+            self.messages.append(data.frame.message)
+
+
+async def test_tavus_messages_are_taken_in_place_other_app_messages_go_both_ways():
     sim = TavusSimulator(
         persona=ScriptedPersona(default_reply="Nice to meet you."),
         speed=200,
@@ -74,11 +94,13 @@ async def test_tavus_messages_go_downstream_only_other_app_messages_both_ways():
     tavus = TavusInteractions(params=TavusInteractionsParams(conversation_id=sim.conversation_id))
     tavus.attach_transport(transport)
     up, down = Recorder(), Recorder()
+    observer = MessageObserver()
     source = transport.input()
     worker = PipelineWorker(
         Pipeline([up, source, tavus.input(), down, tavus.output(), transport.output()]),
         enable_rtvi=False,
         idle_timeout_secs=None,
+        observers=[observer],
     )
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
@@ -105,15 +127,87 @@ async def test_tavus_messages_go_downstream_only_other_app_messages_both_ways():
     ]
     assert "Hello there" in spoken
     assert [f.text for f in down.of(TavusUtteranceFrame, DOWN)] == spoken
-    # ... no upstream copy of a Tavus message was made, and the browser's message still
-    # went both ways, as the transport broadcasts it.
+    # ... no frame was made for a Tavus message, either way, and the browser's message
+    # still went both ways, as the transport broadcasts it.
     [upstream] = up.of(DailyInputTransportMessageFrame, UP)
     [downstream] = down.of(DailyInputTransportMessageFrame, DOWN)
     assert upstream.message == downstream.message == chat
     assert upstream.broadcast_sibling_id == downstream.id
+    assert observer.messages and all(m == chat for m in observer.messages)
     # The transport is left as it was found.
     assert "broadcast_frame" not in vars(source)
     assert not tavus.input().consumes_upstream_copies
+
+
+async def _one_message_through_the_transport(tavus, message, sender, wait_for):
+    """Start ``source -> tavus.input() -> down``; the source hands over ``message``."""
+    sim = TavusSimulator(persona=ScriptedPersona(default_reply="ok"), heartbeat_interval_s=None)
+    transport = SimulatedTransport(sim)
+    up, down = Recorder(), Recorder()
+    up.changed = down.changed  # one wake-up for a frame reaching either
+    source = transport.input()
+    worker = PipelineWorker(
+        Pipeline([up, source, tavus.input(), down]), enable_rtvi=False, idle_timeout_secs=None
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        await sim.wait_started()
+        await source.push_app_message(message, sender)
+        await down.wait_until(lambda: wait_for(up, down))
+        after = {"type": "chat", "text": "after"}
+        await source.push_app_message(after, "browser")
+        await down.wait_until(
+            lambda: after in [f.message for f in down.of(DailyInputTransportMessageFrame, DOWN)]
+        )
+    finally:
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(task, 10)
+    return up, down
+
+
+async def test_a_claimed_message_the_core_does_not_take_is_delivered_as_a_frame(monkeypatch):
+    tavus = TavusInteractions(params=TavusInteractionsParams(conversation_id="c1"))
+    # A browser's message that the identity claims but the core does not act on.
+    claims = tavus.connection.identity.claims
+    monkeypatch.setattr(
+        tavus.connection.identity,
+        "claims",
+        lambda message, sender: message.get("text") == "hi" or claims(message, sender),
+    )
+    chat = {"type": "chat", "text": "hi"}
+    up, down = await _one_message_through_the_transport(
+        tavus, chat, "browser", lambda up, down: down.of(DailyInputTransportMessageFrame, DOWN)
+    )
+    messages = [f.message["text"] for f in down.of(DailyInputTransportMessageFrame, DOWN)]
+    assert messages == ["hi", "after"]
+    # Claimed: no upstream copy (the message after it was not claimed, so it has one).
+    assert [f.message["text"] for f in up.of(DailyInputTransportMessageFrame, UP)] == ["after"]
+
+
+async def test_a_failure_while_taking_a_message_is_an_error_frame_and_the_input_goes_on(
+    monkeypatch,
+):
+    tavus = TavusInteractions(params=TavusInteractionsParams(conversation_id="c1"))
+
+    receive = tavus.connection.receive
+    message = {"message_type": "conversation", "event_type": "conversation.utterance"}
+
+    def broken(msg, **kwargs):
+        if msg is message:
+            raise KeyError("boom")
+        return receive(msg, **kwargs)
+
+    monkeypatch.setattr(tavus.connection, "receive", broken)
+    up, down = await _one_message_through_the_transport(
+        tavus, message, "replica", lambda up, down: up.of(ErrorFrame, UP)
+    )
+    [error] = up.of(ErrorFrame, UP)
+    assert "boom" in error.error
+    # The failed message went nowhere else, and the next app message still went through.
+    messages = [f.message["text"] for f in down.of(DailyInputTransportMessageFrame, DOWN)]
+    assert messages == ["after"]
 
 
 async def test_without_a_transport_before_it_the_input_wraps_nothing():

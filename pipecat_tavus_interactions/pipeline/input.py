@@ -11,9 +11,12 @@ copy downstream to this processor, one upstream from ``transport.input()`` to th
 source, where nothing uses a Tavus message but every hop and observer still pays for it.
 When this processor sits right after a ``BaseInputTransport``, it wraps that transport's
 ``broadcast_frame`` (on the instance, at setup; undone at cleanup) so that a message this
-processor would consume is pushed downstream only: the upstream copy is never made. Other
-app messages are still broadcast both ways. An upstream copy that reaches this processor
-anyway (another transport placement) is consumed here without being read again.
+processor would consume goes straight to the core, in the transport's task, as if its frame
+had been pushed here: the frame is never built, it makes no hop and no upstream copy is made.
+So observers and the transport's push event handlers do not see Tavus messages as frames
+(the recorder, ``on_event`` and the ``on_*`` handlers do). Other app messages are still
+broadcast both ways. A Tavus message that reaches this processor as a frame (another
+placement, or an upstream copy) is handled in ``process_frame`` as before.
 
 The processor runs in Pipecat's direct mode: each frame is processed in the task that
 pushed it (the input transport's), with no queue hops of its own. Frames keep the order the
@@ -37,6 +40,7 @@ from pipecat.frames.frames import (
     StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.utils.errors import ErrorCategory
 
 if TYPE_CHECKING:
     from pipecat.processors.frame_processor import FrameProcessorSetup
@@ -98,20 +102,39 @@ class TavusInteractionsInput(FrameProcessor):
             self._transport = transport
 
     def _one_way_broadcast(self, transport: BaseInputTransport) -> Any:
-        """``transport.broadcast_frame``, but downstream only for what this processor consumes."""
+        """``transport.broadcast_frame``, but a message this processor consumes is taken in place.
+
+        A Tavus message goes straight to the core, in the task that would have pushed it, as
+        if its frame had been pushed to this direct-mode processor: same order, same task,
+        but no frame built, no hop and no copy upstream. Anything else is broadcast as before.
+        """
         broadcast = transport.broadcast_frame
-        push = transport.push_frame
         claims = self._conn.identity.claims
 
         async def broadcast_frame(frame_cls: type[Frame], **kwargs: Any) -> None:
-            if issubclass(frame_cls, InputTransportMessageFrame) and claims(
-                kwargs.get("message"), kwargs.get("participant_id")
-            ):
-                await push(frame_cls(**kwargs))
-                return
-            await broadcast(frame_cls, **kwargs)
+            message = kwargs.get("message")
+            sender = kwargs.get("participant_id")
+            if not (issubclass(frame_cls, InputTransportMessageFrame) and claims(message, sender)):
+                await broadcast(frame_cls, **kwargs)
+            elif not self._cancelling:  # as ``queue_frame`` drops frames once cancelling
+                await self._take(frame_cls, kwargs, message, sender)
 
         return broadcast_frame
+
+    async def _take(self, frame_cls: type[Frame], kwargs: dict, message: Any, sender: Any) -> None:
+        """Feed a message the transport handed over to the core (see ``_one_way_broadcast``)."""
+        try:
+            effects = self._conn.receive(message, sender_id=sender, now=self._clock())
+            if effects is None:  # not one the core acts on after all: deliver it as a frame
+                await self.push_frame(frame_cls(**kwargs))
+            else:
+                await self._run(effects)
+        except Exception as e:  # what Pipecat does around ``process_frame``
+            await self.push_error(
+                error_msg=f"Error processing an app message: {e}",
+                exception=e,
+                category=ErrorCategory.UNKNOWN,
+            )
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Consume Tavus messages, feed them to the core, and forward everything else."""
