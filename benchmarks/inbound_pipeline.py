@@ -1,5 +1,10 @@
 """Inbound in a pipeline: ``tavus.input()`` versus a processor that only consumes Tavus messages.
 
+Here the messages are queued on the worker, so the processor under test sits after the
+pipeline's source, with no input transport before it. A bot puts ``tavus.input()`` right
+after ``transport.input()``; :mod:`.inbound_transport` measures that position (the
+target's row). This one is kept as an informative line.
+
 Measured: per-message CPU time (``time.process_time``, so other processes on a shared
 machine do not count; wall time is reported beside it) of
 ``worker -> tavus.input() -> tavus.output() -> sink``

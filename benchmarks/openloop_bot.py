@@ -49,8 +49,9 @@ Session options (set by :mod:`.scale`): ``tune_gc`` calls
 ``pipecat_tavus_interactions.tune_gc()`` once the pipelines started; ``no_observers`` builds
 the workers without the default observers (``enable_turn_tracking=False,
 idle_timeout_secs=None``, see ``docs/scale.md``); ``upstream_copy`` undoes ``tavus.input()``'s
-cut of Daily's upstream copy and builds both processors queued instead of in direct mode
-(the package as it was, for comparison); ``gc_freeze`` and
+wrap of the transport (so each Tavus message is broadcast both ways as frames again) and
+builds both processors queued instead of in direct mode (the package as it was, for
+comparison); ``gc_freeze`` and
 ``bot_speaking_interval`` as named.
 """
 
@@ -275,7 +276,7 @@ class _Session:
         await asyncio.wait_for(all_started.wait(), timeout=300)
         gc.callbacks.append(self.gclog)
         if self.request.get("upstream_copy"):
-            # The package before it stopped Daily's upstream copy at the transport (comparison).
+            # The package before it took Tavus messages from the transport (comparison).
             for c in self.convs:
                 if "broadcast_frame" in vars(c.input):
                     del c.input.broadcast_frame

@@ -27,7 +27,15 @@ from typing import Any
 
 from loguru import logger
 
-from . import echo_audio, importtime, inbound_pipeline, latency, recording, relay_video
+from . import (
+    echo_audio,
+    importtime,
+    inbound_pipeline,
+    inbound_transport,
+    latency,
+    recording,
+    relay_video,
+)
 from .common import machine, record_wire, wire_mix
 from .report import render
 
@@ -104,6 +112,8 @@ async def collect(quick: bool) -> dict[str, Any]:
     r["inbound"] = await _inbound_stages(messages, 3 if quick else 15)
     _step("inbound in a pipeline")
     r["pipeline"] = await inbound_pipeline.compare(messages, repeats=3 if quick else 9)
+    _step("inbound after a real input transport")
+    r["transport_fed"] = await inbound_transport.compare(messages, repeats=3 if quick else 9)
     _step("recording on vs off (CPU per inbound event)")
     r["recording"] = await recording.compare(messages, repeats=3 if quick else 9)
     _step("interrupt latency")
@@ -154,14 +164,14 @@ def main() -> None:
     if not (args.quick or args.no_fuzz):
         _step("slow fuzz (pytest -m slow tests/test_fuzz_input.py)")
         r["fuzz"] = _slow_fuzz()
+    if args.json is not None:  # first: the figures survive a failure to render them
+        args.json.write_text(json.dumps(r, indent=1, default=str), encoding="utf-8")
     report = render(r, command)
     print(report)
     output = args.output or (None if args.quick else RESULTS)
     if output is not None:
         output.write_text(report, encoding="utf-8")
         print(f"[benchmarks] wrote {output}", file=sys.stderr)
-    if args.json is not None:
-        args.json.write_text(json.dumps(r, indent=1, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -343,8 +343,9 @@ def open_loop(
         bot_speaking_interval: Override ``bot_speaking_interval_s`` (0: the default).
         tune_gc: Bots call ``pipecat_tavus_interactions.tune_gc()`` once started.
         no_observers: Bots' workers without the default observers (``docs/scale.md``).
-        upstream_copy: Bots undo ``tavus.input()``'s cut of Daily's upstream copy and build
-            both processors queued, not in direct mode (the package as it was, for
+        upstream_copy: Bots undo ``tavus.input()``'s wrap of the transport (each Tavus
+            message is broadcast both ways as frames again) and build both processors
+            queued, not in direct mode (the package as it was, for
             comparison).
         supervisor: supervisord starts and supervises the bot processes
             (``deploy/supervisord.conf``); otherwise this process starts them.
@@ -448,7 +449,9 @@ def main() -> None:
         "--no-observers", action="store_true", help="bots' workers without default observers"
     )
     parser.add_argument(
-        "--upstream-copy", action="store_true", help="comparison: Daily's upstream copy travels"
+        "--upstream-copy",
+        action="store_true",
+        help="comparison: Tavus messages travel as frames both ways",
     )
     parser.add_argument(
         "--supervisor",
