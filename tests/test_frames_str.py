@@ -76,6 +76,20 @@ def frames() -> list[tuple[Frame, list[str]]]:
         ),
         (TavusToolCallFrame(event=tool), [f"function: {tool.name}", f"id: {tool.tool_call_id}"]),
         (TavusEventFrame(event=event("unknown_event.json")), ["event_type: "]),
+        (
+            TavusEventFrame(
+                event=parse_message(
+                    {
+                        "message_type": "conversation",
+                        "event_type": "conversation.utterance",
+                        "seq": 41,
+                        "turn_idx": 7,
+                        "properties": {"role": "user", "speech": HUGE[:1000]},
+                    }
+                )
+            ),
+            ["event_type: conversation.utterance", "seq: 41", "turn: 7)"],
+        ),
         (TavusReplicaInterruptedFrame(turn_idx=2, inference_id="inf-1"), ["inference_id: inf-1"]),
         (TavusPerceptionAnalysisFrame(analysis=HUGE), ["analysis: [xxx"]),
         (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.daily.transport import DailyInputTransportMessageFrame
 from pipecat.utils.base_object import BaseObject
+from pipecat.utils.time import time_now_iso8601
 
 from pipecat_tavus_interactions import (
     TavusEventFrame,
@@ -137,6 +140,29 @@ async def test_user_streaming_becomes_interim_transcriptions_and_final_adds_noth
         "What is",
     ]
     assert not [f for f in down if isinstance(f, TranscriptionFrame | TavusUtteranceFrame)]
+
+
+async def test_transcription_timestamps_are_utc_iso8601_to_the_millisecond_as_pipecats():
+    tavus, _ = make()
+    m = Msgs()
+    before = datetime.now(UTC)
+    down, _ = await run(
+        tavus,
+        [
+            frame(m("conversation.utterance.streaming", {"role": "user", "speech": "Wh"})),
+            frame(m("conversation.utterance", {"role": "user", "speech": "What"})),
+        ],
+    )
+    after = datetime.now(UTC)
+    stamps = [f.timestamp for f in down if isinstance(f, TranscriptionFrame)]
+    stamps += [f.timestamp for f in down if isinstance(f, InterimTranscriptionFrame)]
+    assert len(stamps) == 2
+    for stamp in stamps:
+        # The shape of Pipecat's time_now_iso8601(): 2026-01-02T03:04:05.678+00:00
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp), stamp
+        assert len(stamp) == len(time_now_iso8601())
+        at = datetime.fromisoformat(stamp)
+        assert before - timedelta(milliseconds=1) <= at <= after, (before, stamp, after)
 
 
 async def test_replica_utterance_twins_give_one_intended_utterance_frame():

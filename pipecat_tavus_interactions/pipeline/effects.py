@@ -18,7 +18,9 @@ frame is pushed) runs inline instead of waiting for itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -34,7 +36,6 @@ from pipecat.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
-from pipecat.utils.time import time_now_iso8601
 
 from .. import events as ev
 from ..core import effects as fx
@@ -73,6 +74,23 @@ def _event_frame(event: ev.Event) -> Any:
     if isinstance(event, ev.GuardrailEvent):
         return TavusGuardrailFrame(guardrail=event.guardrail, reason=event.reason, event=event)
     return None
+
+
+_second = [-1, ""]  # the last whole second formatted by ``iso_now``, and its text
+
+
+def iso_now() -> str:
+    """Now in UTC as ISO 8601 to the millisecond, as Pipecat's ``time_now_iso8601`` gives it.
+
+    The text of the current second is kept, so a transcript frame's timestamp costs a
+    millisecond format instead of a timezone-aware ``datetime`` (about 1 us against 5).
+    """
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0], _second[1] = whole, stamp
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}+00:00"
 
 
 _ACCEPTED = fx.EventAccepted
@@ -307,7 +325,7 @@ class EffectRunner:
             frame: Any = TranscriptionFrame(
                 text=effect.text,
                 user_id="user",
-                timestamp=time_now_iso8601(),
+                timestamp=iso_now(),
                 result=event,
                 finalized=True,
             )
@@ -315,7 +333,7 @@ class EffectRunner:
             frame = InterimTranscriptionFrame(
                 text=effect.text,
                 user_id=getattr(event, "participant_id", None) or "user",
-                timestamp=time_now_iso8601(),
+                timestamp=iso_now(),
                 result=event,
             )
         await self._in.push_frame(frame)
