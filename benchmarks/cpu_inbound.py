@@ -10,11 +10,12 @@ do not count) per replica message, for a simulator recording pushed the way Dail
 the clock stops when the marker reaches the probe. Variants run interleaved in one process,
 so they are compared back to back:
 
-- ``package``: the package as it is (``tavus.input()`` stops the upstream copy of a Tavus
-  message at the transport);
+- ``package``: the package as it is (``tavus.input()`` takes each Tavus message from the
+  transport in place: no frame is built for it, either way);
 - ``upstream copy``: the same, with the transport's ``broadcast_frame`` restored after
-  setup, so every message also travels upstream to the pipeline's source as Daily's does
-  without ``tavus.input()``'s cut (what the package did before);
+  setup, so every message is broadcast as Daily's is without ``tavus.input()``'s wrap: a
+  frame downstream to ``tavus.input()`` and one upstream to the pipeline's source (what the
+  package did before the scale work);
 - ``no observers``: ``package`` in a worker without the default observers
   (``enable_turn_tracking=False``, ``idle_timeout_secs=None``): what ``docs/scale.md``
   recommends for bots that do not use them.
