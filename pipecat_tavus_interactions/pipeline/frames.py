@@ -21,11 +21,10 @@ made, not later inside the pipeline.
 
 Messages on their way to the transport (pushed by ``tavus.output()``) are
 :class:`TavusMessageUrgentFrame`/:class:`TavusMessageFrame`, subclasses of Pipecat's
-``OutputTransportMessageUrgentFrame``/``OutputTransportMessageFrame`` (Daily's
-participant-addressed classes when a message targets the replica, see
-:func:`daily_message_frames`), so every transport sends them as it sends its own. Their
-``str()`` names the event type instead of printing the message: Pipecat formats a frame's
-``str()`` for a trace line on every push, and an echo audio message is 4 KB.
+``OutputTransportMessageUrgentFrame``/``OutputTransportMessageFrame`` (Daily's addressed
+ones when a message targets the replica: :func:`daily_message_frames`), so every transport
+sends them as its own. Pipecat formats a frame's ``str()`` for a trace line on every push:
+theirs names the event type (an echo audio message is 4 KB), and all are kept cheap.
 """
 
 from __future__ import annotations
@@ -92,16 +91,11 @@ class TavusEventFrame(_TavusInboundFrame):
         """The turn the event belongs to, when it belongs to one."""
         return self.event.turn_idx
 
-    def __str__(self) -> str:
-        # Formatted on every push (Pipecat's trace line), and with ``emit_event_frames`` one
-        # is pushed per event: spelled out rather than through ``_describe`` (2.4x faster).
+    def __str__(self) -> str:  # spelled out, 2.4x faster than _describe: one per event
         e = self.event
-        text = f"{self.name}(event_type: {e.event_type}"
-        if e.seq is not None:
-            text = f"{text}, seq: {e.seq}"
-        if e.turn_idx is not None:
-            text = f"{text}, turn: {e.turn_idx}"
-        return f"{text})"
+        seq = "" if e.seq is None else f", seq: {e.seq}"
+        turn = "" if e.turn_idx is None else f", turn: {e.turn_idx}"
+        return f"{self.name}(event_type: {e.event_type}{seq}{turn})"
 
 
 @dataclass
