@@ -35,6 +35,7 @@ from pipecat_tavus_interactions import (
     TavusUtteranceFrame,
     tune_gc,
 )
+from pipecat_tavus_interactions.pipeline.input import TavusInteractionsInput
 from pipecat_tavus_interactions.simulator import (
     ScriptedPersona,
     ScriptedUser,
@@ -84,7 +85,11 @@ class MessageObserver(BaseObserver):
             self.messages.append(data.frame.message)
 
 
-async def test_tavus_messages_are_taken_in_place_other_app_messages_go_both_ways():
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "queued"])
+async def test_tavus_messages_are_taken_in_place_other_app_messages_go_both_ways(
+    direct, monkeypatch
+):
+    monkeypatch.setattr(TavusInteractionsInput, "DIRECT_MODE", direct)
     sim = TavusSimulator(
         persona=ScriptedPersona(default_reply="Nice to meet you."),
         speed=200,
@@ -127,13 +132,17 @@ async def test_tavus_messages_are_taken_in_place_other_app_messages_go_both_ways
     ]
     assert "Hello there" in spoken
     assert [f.text for f in down.of(TavusUtteranceFrame, DOWN)] == spoken
-    # ... no frame was made for a Tavus message, either way, and the browser's message
-    # still went both ways, as the transport broadcasts it.
+    # ... no upstream copy of a Tavus message was made, and the browser's message still
+    # went both ways, as the transport broadcasts it.
     [upstream] = up.of(DailyInputTransportMessageFrame, UP)
     [downstream] = down.of(DailyInputTransportMessageFrame, DOWN)
     assert upstream.message == downstream.message == chat
     assert upstream.broadcast_sibling_id == downstream.id
-    assert observer.messages and all(m == chat for m in observer.messages)
+    tavus_seen = [m for m in observer.messages if m != chat]
+    if direct:  # taken in place: never a frame
+        assert not tavus_seen
+    else:  # queued: pushed to tavus.input() as a frame, to keep its place in the queue
+        assert len(tavus_seen) >= len(sim.emitted)
     # The transport is left as it was found.
     assert "broadcast_frame" not in vars(source)
     assert not tavus.input().consumes_upstream_copies

@@ -107,15 +107,21 @@ class TavusInteractionsInput(FrameProcessor):
         A Tavus message goes straight to the core, in the task that would have pushed it, as
         if its frame had been pushed to this direct-mode processor: same order, same task,
         but no frame built, no hop and no copy upstream. Anything else is broadcast as before.
+        Queued (``DIRECT_MODE = False``), the message is pushed downstream only, as a frame,
+        so it keeps its place behind the frames already queued here.
         """
         broadcast = transport.broadcast_frame
+        push = transport.push_frame
         claims = self._conn.identity.claims
+        direct = self._enable_direct_mode
 
         async def broadcast_frame(frame_cls: type[Frame], **kwargs: Any) -> None:
             message = kwargs.get("message")
             sender = kwargs.get("participant_id")
             if not (issubclass(frame_cls, InputTransportMessageFrame) and claims(message, sender)):
                 await broadcast(frame_cls, **kwargs)
+            elif not direct:
+                await push(frame_cls(**kwargs))
             elif not self._cancelling:  # as ``queue_frame`` drops frames once cancelling
                 await self._take(frame_cls, kwargs, message, sender)
 
