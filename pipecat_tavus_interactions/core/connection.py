@@ -275,6 +275,29 @@ class TavusConnection(InboundHandlers):
             return []
         return self.sender.close_audio(now, tail)
 
+    def echo_audio_hold(self, *, context_id: str | None, now: float) -> int | None:
+        """Audio for the open utterance is held by the driver, to be converted in a batch.
+
+        For a driver that resamples several frames at once: the fallback close is counted
+        from now, as :meth:`echo_audio` would count it, and the answer says when to convert.
+
+        Args:
+            context_id: The TTS context of the held audio.
+            now: The current time.
+
+        Returns:
+            How many more PCM bytes at ``echo_sample_rate`` complete the next chunk, or
+            ``None`` when the audio is to be dropped: no utterance is open, it is failed
+            (counted as ``echo_dropped``), or ``context_id`` was interrupted (counted too).
+        """
+        audio = self.sender.audio
+        if audio.inference_id is None:
+            return None
+        room = None if audio.is_dead_context(context_id) else audio.hold(now)
+        if room is None:
+            self.stats["echo_dropped"] += 1
+        return room
+
     @property
     def echo_audio_id(self) -> str | None:
         """The ``inference_id`` of the open audio utterance, or ``None``."""
