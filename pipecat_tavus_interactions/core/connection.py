@@ -275,6 +275,16 @@ class TavusConnection(InboundHandlers):
             return []
         return self.sender.close_audio(now, tail)
 
+    def echo_audio_interrupted(self, context_id: str | None) -> bool:
+        """Tell whether ``context_id`` is a TTS context of an interrupted utterance.
+
+        Its late frames are dropped, and its ``TTSStoppedFrame`` closes nothing.
+
+        Args:
+            context_id: A TTS context id (``None`` never is).
+        """
+        return self.sender.audio.is_dead_context(context_id)
+
     def echo_audio_hold(self, *, context_id: str | None, now: float) -> int | None:
         """Audio for the open utterance is held by the driver, to be converted in a batch.
 

@@ -305,8 +305,10 @@ class TavusInteractionsOutput(FrameProcessor):
             elif isinstance(frame, LLMFullResponseEndFrame):
                 effects = conn.echo_text_end(now=now)
         elif mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
-            tail = await self._resampler.flush(conn.echo_audio_id)
-            effects = conn.echo_audio_close(now=now, tail=tail, context_id=frame.context_id)
+            if not conn.echo_audio_interrupted(frame.context_id):
+                # (A late stop of an interrupted context must not flush the next utterance.)
+                tail = await self._resampler.flush(conn.echo_audio_id)
+                effects = conn.echo_audio_close(now=now, tail=tail, context_id=frame.context_id)
         if self._params.mirror_context and isinstance(
             frame, LLMMessagesUpdateFrame | LLMMessagesAppendFrame
         ):
