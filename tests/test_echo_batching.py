@@ -295,20 +295,20 @@ async def test_realtime_pacing_sends_the_batched_audio_at_playback_speed():
 # --- the core's side: held audio keeps the utterance alive -------------------------------
 
 
-def test_held_audio_moves_the_fallback_close_and_says_what_completes_a_chunk():
+def test_the_core_says_what_completes_a_chunk_and_empty_audio_keeps_the_utterance_open():
     params = TavusInteractionsParams(
         mode="echo_audio", conversation_id=CID, echo_sample_rate=WIRE, echo_done_fallback_s=1.0
     )
     conn = TavusConnection(params, now=0.0)
-    assert conn.echo_audio_hold(context_id="ctx", now=0.0) is None  # nothing open
-    conn.echo_audio(b"\x00" * 100, context_id="ctx", now=0.0)
-    chunk = chunk_bytes()
-    assert conn.echo_audio_hold(context_id="ctx", now=0.9) == chunk - 100
+    assert conn.echo_audio_room is None  # nothing open
+    assert conn.echo_audio(b"", context_id="ctx", now=0.0) == []  # opens, sends nothing
+    assert conn.echo_audio_id is not None
+    conn.echo_audio(b"\x00" * 100, context_id="ctx", now=0.1)
+    assert conn.echo_audio_room == chunk_bytes() - 100
+    conn.echo_audio(b"", context_id="ctx", now=0.9)  # a frame held back
     assert conn.next_deadline() == pytest.approx(1.9)
-    assert conn.tick(now=1.5) == []  # not closed at the first audio's deadline
+    assert conn.tick(now=1.5) == []  # not closed a fallback delay after the last audio added
+    assert not conn.echo_audio_interrupted("ctx")
     conn.interrupt(now=1.6)
-    conn.echo_audio(b"\x00" * 100, context_id="ctx-2", now=1.7)
-    dropped = conn.stats["echo_dropped"]
-    assert conn.echo_audio_interrupted("ctx")
-    assert conn.echo_audio_hold(context_id="ctx", now=1.8) is None  # a late frame of ctx
-    assert conn.stats["echo_dropped"] == dropped + 1
+    assert conn.echo_audio_interrupted("ctx") and not conn.echo_audio_interrupted(None)
+    assert conn.echo_audio_room is None

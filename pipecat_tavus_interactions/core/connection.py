@@ -285,28 +285,16 @@ class TavusConnection(InboundHandlers):
         """
         return self.sender.audio.is_dead_context(context_id)
 
-    def echo_audio_hold(self, *, context_id: str | None, now: float) -> int | None:
-        """Audio for the open utterance is held by the driver, to be converted in a batch.
+    @property
+    def echo_audio_room(self) -> int | None:
+        """How many more PCM bytes complete the open utterance's next chunk.
 
-        For a driver that resamples several frames at once: the fallback close is counted
-        from now, as :meth:`echo_audio` would count it, and the answer says when to convert.
-
-        Args:
-            context_id: The TTS context of the held audio.
-            now: The current time.
-
-        Returns:
-            How many more PCM bytes at ``echo_sample_rate`` complete the next chunk, or
-            ``None`` when the audio is to be dropped: no utterance is open, it is failed
-            (counted as ``echo_dropped``), or ``context_id`` was interrupted (counted too).
+        For a driver that converts audio in batches: it says when a batch would make the
+        next message. ``echo_audio(b"", ...)`` tells the core that audio came without
+        adding any (it opens the utterance; the fallback close counts from then).
+        ``None`` when no utterance is open, or the open one is failed.
         """
-        audio = self.sender.audio
-        if audio.inference_id is None:
-            return None
-        room = None if audio.is_dead_context(context_id) else audio.hold(now)
-        if room is None:
-            self.stats["echo_dropped"] += 1
-        return room
+        return self.sender.audio.room
 
     @property
     def echo_audio_id(self) -> str | None:

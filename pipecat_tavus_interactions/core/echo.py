@@ -224,21 +224,11 @@ class EchoAudio:
         self._last_audio = now
         return self._iid
 
-    def hold(self, now: float) -> int | None:
-        """Note audio for the open utterance that the caller holds back, to convert in a batch.
-
-        The fallback close is counted from now, as if the audio had been added.
-
-        Args:
-            now: The current time.
-
-        Returns:
-            How many more bytes complete the next chunk (what is pending counts), or ``None``
-            when no utterance is open or the open one is failed.
-        """
+    @property
+    def room(self) -> int | None:
+        """How many more bytes complete the next chunk, or ``None`` (none open, or failed)."""
         if self._iid is None or self._failed:
             return None
-        self._last_audio = now
         return self._chunk - len(self._pending)
 
     def add(self, audio: bytes | memoryview, now: float) -> list[AudioChunk]:

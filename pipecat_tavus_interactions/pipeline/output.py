@@ -333,15 +333,19 @@ class TavusInteractionsOutput(FrameProcessor):
                 audio = to_mono_pcm16(audio, frame.num_channels)
             await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
             return
+        if conn.echo_audio_interrupted(context_id):
+            conn.stats["echo_dropped"] += 1  # late audio of an interrupted TTS context
+            return
+        # Audio came, though it may wait to be resampled: the utterance opens at its first
+        # frame (in flight, interruptible), and its fallback close counts from this frame.
         now = self._clock()
-        if conn.echo_audio_id is None:
-            # Open the utterance now: it is open (in flight, interruptible) from its first
-            # frame, even while its audio waits to be resampled.
-            await self._run(conn.echo_audio(b"", context_id=context_id, now=now))
+        effects = conn.echo_audio(b"", context_id=context_id, now=now)
+        if effects or conn.deadline_moved:
+            await self._run(effects)
         iid = conn.echo_audio_id
-        room = conn.echo_audio_hold(context_id=context_id, now=now) if iid else None
-        if room is None:
-            return  # an interrupted context's audio, or a failed utterance (counted)
+        room = conn.echo_audio_room
+        if iid is None or room is None:
+            return  # a failed utterance (counted)
         generation = conn.interruptions
         audio = await self._resampler.convert(frame, iid, room)
         if conn.interruptions != generation:
