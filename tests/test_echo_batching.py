@@ -169,7 +169,7 @@ async def test_the_resampler_runs_about_once_per_message(monkeypatch):
 
 
 async def test_the_fallback_close_carries_the_held_audio_and_the_tail():
-    tavus = make_tavus(mode="echo_audio", echo_sample_rate=WIRE, echo_done_fallback_s=0.1)
+    tavus = make_tavus(mode="echo_audio", echo_sample_rate=WIRE, echo_done_fallback_s=0.3)
     frames = audio_frames(pcm(0.5, 16000), 16000, context_id="ctx")
     h = Harness(tavus)
     async with h:

@@ -91,8 +91,9 @@ class EchoResampler:
         """Return the audio to send for ``frame``: PCM16 mono at the wire rate.
 
         Audio at the wire rate is returned at once. Other rates are resampled, in batches:
-        the frame is held (and ``b""`` returned) while everything held, converted, is fewer
-        than ``room`` bytes, except until the resampler's first message is complete.
+        the frame is held (and ``b""`` returned) while a resampler call could not return
+        ``room`` bytes (see the module docstring), except until the resampler's first
+        message is complete.
 
         Args:
             frame: TTS audio (any rate and channel count).
