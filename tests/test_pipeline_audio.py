@@ -1,4 +1,6 @@
-"""Echo audio conversion (pipeline/audio.py): downmix, and one resampler per utterance."""
+"""Echo audio conversion (pipeline/audio.py): downmix, and one resampler per utterance.
+
+Batching (``room``) is tested in test_echo_batching.py; here every frame converts at once."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def test_partial_samples_and_frames_are_dropped():
 async def test_audio_at_the_wire_rate_passes_through():
     converter = EchoResampler(16000)
     audio = pcm(0.1, 16000)
-    assert await converter.convert(frame(audio, 16000), None) == audio
+    assert await converter.convert(frame(audio, 16000), "utt-1") == audio
     assert await converter.convert(frame(audio, 16000), "utt-1") == audio
     assert await converter.flush("utt-1") == b""
 
@@ -67,7 +69,7 @@ async def test_other_rates_are_resampled_and_the_tail_flushed_at_the_close():
     converter = EchoResampler(24000)
     audio = pcm(1.0, 16000)
     frames = [frame(audio[i : i + 640], 16000) for i in range(0, len(audio), 640)]
-    out = await converter.convert(frames[0], None)  # opens the utterance
+    out = await converter.convert(frames[0], "utt-1")
     for f in frames[1:]:
         out += await converter.convert(f, "utt-1")
     tail = await converter.flush("utt-1")
@@ -83,8 +85,8 @@ async def test_stereo_frames_become_mono(rate):
     samples = np.random.default_rng(3).integers(-12000, 12000, (1600, 2), dtype=np.int16)
     stereo = OutputAudioRawFrame(audio=samples.tobytes(), sample_rate=rate, num_channels=2)
     mono = to_mono_pcm16(samples.tobytes(), 2)
-    out = await EchoResampler(24000).convert(stereo, None)
-    assert out == await EchoResampler(24000).convert(frame(mono, rate), None)
+    out = await EchoResampler(24000).convert(stereo, "utt-1")
+    assert out == await EchoResampler(24000).convert(frame(mono, rate), "utt-1")
     if rate == 24000:
         assert out == mono
 
@@ -92,18 +94,18 @@ async def test_stereo_frames_become_mono(rate):
 async def test_a_new_utterance_gets_a_fresh_resampler():
     converter = EchoResampler(24000)
     loud = np.full(8000, 20000, dtype=np.int16).tobytes()
-    await converter.convert(frame(loud, 16000), None)
+    await converter.convert(frame(loud, 16000), "utt-1")
     await converter.convert(frame(loud, 16000), "utt-1")
     # utt-1 is interrupted (never flushed); utt-2 opens with audio of its own.
     speech = pcm(0.4, 16000)
     first, rest = frame(speech[:6400], 16000), frame(speech[6400:], 16000)
-    out = await converter.convert(first, None)
+    out = await converter.convert(first, "utt-2")
     out += await converter.convert(rest, "utt-2")
     assert await converter.flush("utt-1") == b""  # not utt-1's resampler any more
     out += await converter.flush("utt-2")
     # Exactly what a converter that never heard utt-1 makes of it.
     fresh = EchoResampler(24000)
-    expected = await fresh.convert(first, None)
+    expected = await fresh.convert(first, "utt-2")
     expected += await fresh.convert(rest, "utt-2")
     assert out == expected + await fresh.flush("utt-2")
 
@@ -111,7 +113,7 @@ async def test_a_new_utterance_gets_a_fresh_resampler():
 async def test_the_tail_of_a_one_frame_utterance_is_flushed():
     converter = EchoResampler(24000)
     audio = pcm(1.0, 16000)
-    out = await converter.convert(frame(audio, 16000), None)
+    out = await converter.convert(frame(audio, 16000), "utt-1")
     out += await converter.flush("utt-1")
     assert len(out) == len(await reference(audio, 16000, 24000))
 
@@ -120,7 +122,7 @@ async def test_the_tail_of_a_one_frame_utterance_is_flushed():
 async def test_a_rate_change_mid_utterance_keeps_the_old_resamplers_tail(first, second):
     converter = EchoResampler(24000)
     a, b = pcm(0.5, first, seed=1), pcm(0.5, second, seed=2)
-    out = await converter.convert(frame(a[:3200], first), None)
+    out = await converter.convert(frame(a[:3200], first), "utt-1")
     out += await converter.convert(frame(a[3200:], first), "utt-1")
     out += await converter.convert(frame(b, second), "utt-1")  # a TTS switched voices
     out += await converter.flush("utt-1")

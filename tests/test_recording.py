@@ -429,7 +429,8 @@ def test_every_call_that_changes_the_core_is_recorded_and_replayed():
     from pipecat_tavus_interactions.core.connection import TavusConnection
     from pipecat_tavus_interactions.core.replay import _calls
 
-    queries = {"echo_in_flight", "next_deadline"}  # they change nothing a replay can see
+    # They change nothing a replay can see.
+    queries = {"echo_in_flight", "echo_audio_interrupted", "next_deadline"}
     public = {
         name
         for name, member in vars(TavusConnection).items()

@@ -275,6 +275,27 @@ class TavusConnection(InboundHandlers):
             return []
         return self.sender.close_audio(now, tail)
 
+    def echo_audio_interrupted(self, context_id: str | None) -> bool:
+        """Tell whether ``context_id`` is a TTS context of an interrupted utterance.
+
+        Its late frames are dropped, and its ``TTSStoppedFrame`` closes nothing.
+
+        Args:
+            context_id: A TTS context id (``None`` never is).
+        """
+        return self.sender.audio.is_dead_context(context_id)
+
+    @property
+    def echo_audio_room(self) -> int | None:
+        """How many more PCM bytes complete the open utterance's next chunk.
+
+        For a driver that converts audio in batches: it says when a batch would make the
+        next message. ``echo_audio(b"", ...)`` tells the core that audio came without
+        adding any (it opens the utterance; the fallback close counts from then).
+        ``None`` when no utterance is open, or the open one is failed.
+        """
+        return self.sender.audio.room
+
     @property
     def echo_audio_id(self) -> str | None:
         """The ``inference_id`` of the open audio utterance, or ``None``."""

@@ -224,6 +224,13 @@ class EchoAudio:
         self._last_audio = now
         return self._iid
 
+    @property
+    def room(self) -> int | None:
+        """How many more bytes complete the next chunk, or ``None`` (none open, or failed)."""
+        if self._iid is None or self._failed:
+            return None
+        return self._chunk - len(self._pending)
+
     def add(self, audio: bytes | memoryview, now: float) -> list[AudioChunk]:
         """Add PCM16 mono audio to the open utterance; return every chunk it completes.
 

@@ -10,7 +10,11 @@ message) and pushes the core's messages to the transport as urgent transport fra
   instead, as a TTS would, so the assistant aggregator still records it).
 - ``echo_audio``: ``OutputAudioRawFrame``/``TTSAudioRawFrame`` become echo audio (consumed;
   downmixed and resampled here, chunked by the core); ``TTSStoppedFrame`` closes the
-  utterance (forwarded).
+  utterance (forwarded). Audio at another rate than the wire's is resampled in batches of
+  about one message (see :mod:`.audio`); what a batch holds is resampled and sent when the
+  utterance closes: at ``TTSStoppedFrame``, at ``EndFrame``, and at the fallback close
+  (no audio for ``echo_done_fallback_s``), which this processor then makes itself, just
+  before the core would.
 - ``InterruptionFrame`` (either direction, forwarded) and ``TavusInterruptFrame``
   (consumed) become ``conversation.interrupt``.
 - ``TavusInteractionFrame`` subclasses become their interaction (consumed).
@@ -42,6 +46,7 @@ every message when something else follows this processor, are pushed downstream 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +73,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .. import interactions as ix
-from .audio import EchoResampler
+from .audio import EchoResampler, to_mono_pcm16
 from .frames import (
     TavusInteractionFrame,
     TavusInterruptFrame,
@@ -86,6 +91,9 @@ if TYPE_CHECKING:
 
 # How long after start the output transport has to say it is ready (placement check).
 _PLACEMENT_GRACE_S = 1.0
+# How long before the core's fallback close this processor closes an utterance whose
+# resampler holds audio (at most half the fallback delay), so the close carries that audio.
+_FALLBACK_LEAD_S = 0.02
 
 
 class TavusInteractionsOutput(FrameProcessor):
@@ -115,6 +123,13 @@ class TavusInteractionsOutput(FrameProcessor):
         self._run = tavus.run
         self._params = tavus.params
         self._resampler = EchoResampler(self._params.echo_sample_rate)
+        self._echo_rate = self._params.echo_sample_rate
+        # The fallback close of an utterance whose resampler holds audio (see _echo_audio).
+        self._fallback_s = self._params.echo_done_fallback_s
+        self._fallback_s -= min(_FALLBACK_LEAD_S, self._fallback_s / 2)
+        self._held_at = 0.0
+        self._fallback: asyncio.TimerHandle | None = None
+        self._fallback_task: asyncio.Task | None = None
         # An output transport after this processor says it is ready (upstream) at start;
         # without one, what we push never reaches Tavus (see _check_placement).
         self._transport_ready = False
@@ -290,28 +305,85 @@ class TavusInteractionsOutput(FrameProcessor):
             elif isinstance(frame, LLMFullResponseEndFrame):
                 effects = conn.echo_text_end(now=now)
         elif mode == "echo_audio" and isinstance(frame, TTSStoppedFrame):
-            tail = await self._resampler.flush(conn.echo_audio_id)
-            effects = conn.echo_audio_close(now=now, tail=tail, context_id=frame.context_id)
+            if not conn.echo_audio_interrupted(frame.context_id):
+                # (A late stop of an interrupted context must not flush the next utterance.)
+                tail = await self._resampler.flush(conn.echo_audio_id)
+                effects = conn.echo_audio_close(now=now, tail=tail, context_id=frame.context_id)
         if self._params.mirror_context and isinstance(
             frame, LLMMessagesUpdateFrame | LLMMessagesAppendFrame
         ):
             effects = self._mirror(frame, now)
         elif isinstance(frame, EndFrame):
-            effects = conn.finish_output(now=now)
+            # What a resampler holds closes its utterance first (finishing would drop it).
+            tail = await self._resampler.flush(conn.echo_audio_id)
+            effects = conn.echo_audio_close(now=now, tail=tail) if tail else []
+            effects += conn.finish_output(now=now)
         elif isinstance(frame, CancelFrame):
             conn.cancel()
+            self._resampler.reset()
         if effects is not None:
             await self._run(effects)
 
     async def _echo_audio(self, frame: OutputAudioRawFrame) -> None:
         conn = self._conn
+        context_id = getattr(frame, "context_id", None)
+        if frame.sample_rate == self._echo_rate and not self._resampler.holds(conn.echo_audio_id):
+            audio = frame.audio
+            if frame.num_channels != 1 or len(audio) % 2:
+                audio = to_mono_pcm16(audio, frame.num_channels)
+            await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
+            return
+        if conn.echo_audio_interrupted(context_id):
+            conn.stats["echo_dropped"] += 1  # late audio of an interrupted TTS context
+            return
+        # Audio came, though it may wait to be resampled: the utterance opens at its first
+        # frame (in flight, interruptible), and its fallback close counts from this frame.
+        now = self._clock()
+        effects = conn.echo_audio(b"", context_id=context_id, now=now)
+        if effects or conn.deadline_moved:
+            await self._run(effects)
+        iid = conn.echo_audio_id
+        room = conn.echo_audio_room
+        if iid is None or room is None:
+            return  # a failed utterance (counted)
         generation = conn.interruptions
-        audio = await self._resampler.convert(frame, conn.echo_audio_id)
+        audio = await self._resampler.convert(frame, iid, room)
         if conn.interruptions != generation:
             conn.stats["echo_dropped"] += 1  # interrupted while resampling
             return
-        context_id = getattr(frame, "context_id", None)
-        await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
+        if self._resampler.holds(iid):
+            self._held_at = now
+            if self._fallback is None:
+                self._arm_fallback(now)
+        if audio:
+            await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
+
+    def _arm_fallback(self, now: float) -> None:
+        """Close the utterance whose resampler holds audio just before the core would."""
+        delay = self._held_at + self._fallback_s - now
+        self._fallback = asyncio.get_running_loop().call_later(delay, self._fallback_due)
+
+    def _fallback_due(self) -> None:
+        self._fallback = None
+        iid = self._conn.echo_audio_id
+        if iid is None or not self._resampler.holds(iid) or self._fallback_task is not None:
+            return
+        now = self._clock()
+        if now < self._held_at + self._fallback_s:
+            self._arm_fallback(now)  # audio came since: wait for the new deadline
+            return
+        self._fallback_task = self.create_task(self._fallback_close(iid), "tavus-echo-fallback")
+
+    async def _fallback_close(self, iid: str) -> None:
+        """The fallback close (no audio for a while), carrying what the resampler holds."""
+        try:
+            conn = self._conn
+            now = self._clock()
+            if conn.echo_audio_id == iid and now >= self._held_at + self._fallback_s:
+                tail = await self._resampler.flush(iid)
+                await self._run(conn.echo_audio_close(now=now, tail=tail))
+        finally:
+            self._fallback_task = None
 
     async def _tts_speak(self, frame: TTSSpeakFrame) -> None:
         text = frame.text.strip()
@@ -363,6 +435,11 @@ class TavusInteractionsOutput(FrameProcessor):
 
     async def cleanup(self):
         """Stop the core's timers and the tool handlers; wait for event handler tasks."""
+        if self._fallback is not None:
+            self._fallback.cancel()
+            self._fallback = None
+        if self._fallback_task is not None:
+            await self.cancel_task(self._fallback_task)
         await self._tavus.cleanup()
         await super().cleanup()
 
