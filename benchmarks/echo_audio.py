@@ -25,7 +25,8 @@ is a stand-in whose ``send_message`` records the frame (the hand-off point, wher
 would serialise and send); ending the conversation is a no-op.
 
 Floor: the least any implementation must do for the same audio, with no frames and no
-queues: resample (Pipecat's stream resampler, only when the rates differ), cut the audio
+queues: resample (Pipecat's stream resampler, only when the rates differ, one call per
+message's worth of input, as ours batches it; a call per 20 ms frame costs more), cut the audio
 into the chunk size our path uses, and per chunk base64-encode it, build the message dict
 and ``json.dumps`` it (the paths above stop before serialisation, which the transport does;
 the floor includes it).
@@ -201,13 +202,20 @@ async def _floor_once(frames: list[Frame], out_rate: int, chunk: int) -> float:
     """Resample (if needed), chunk, base64 + dict + ``json.dumps`` per chunk; CPU seconds."""
     gc.collect()
     c0 = time.process_time()
-    resampler = create_stream_resampler()
+    resampler = create_stream_resampler(clear_after_secs=None)
     pcm = bytearray()
+    held = bytearray()
     for f in frames:
-        audio = f.audio
-        if f.sample_rate != out_rate:
-            audio = await resampler.resample(audio, f.sample_rate, out_rate)
-        pcm.extend(audio)
+        if f.sample_rate == out_rate:
+            pcm.extend(f.audio)
+            continue
+        held.extend(f.audio)  # one resampler call per message's worth of input, as ours
+        if len(held) * out_rate >= chunk * f.sample_rate:
+            pcm.extend(await resampler.resample(bytes(held), f.sample_rate, out_rate))
+            held.clear()
+    if held:
+        pcm.extend(await resampler.resample(bytes(held), frames[-1].sample_rate, out_rate))
+    pcm.extend(await resampler.flush())  # the tail (nothing when nothing was resampled)
     view = memoryview(pcm)
     dumps = json.dumps
     for i in range(0, len(pcm), chunk):

@@ -220,9 +220,8 @@ def _echo_resampling(r: dict[str, Any], ea: dict[str, Any]) -> str:
     floor = ea["cpu_ms_per_s"]["floor"] - same["cpu_ms_per_s"]["floor"]
     return (
         f"Against the same audio at 24 kHz, resampling adds {_f(ours, 3)} ms per s to ours "
-        f"and {_f(floor, 3)} ms to the floor (Pipecat's stream resampler in both, one 20 ms "
-        "frame at a time; alone, our resampling step costs what the floor's does): the "
-        "difference arises in the pipeline and is not explained yet."
+        f"and {_f(floor, 3)} ms to the floor (Pipecat's stream resampler in both: ours in "
+        "batches of about one message, the floor one 20 ms frame at a time)."
     )
 
 
