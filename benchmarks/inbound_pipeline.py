@@ -257,8 +257,13 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Run the comparison alone and print JSON: ``python -m benchmarks.inbound_pipeline``."""
+def cli(compare_fn: Callable[..., Any], description: str) -> None:
+    """Parse ``--turns``/``--repeats``, record the wire, run ``compare_fn`` and print JSON.
+
+    Args:
+        compare_fn: ``compare(messages, *, repeats)`` of a benchmark module.
+        description: The command's one-line description.
+    """
     import argparse
     import json
     import sys
@@ -267,7 +272,7 @@ def main() -> None:
 
     from .common import record_wire
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--turns", type=int, default=60, help="user turns in the recording")
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
@@ -276,9 +281,14 @@ def main() -> None:
 
     async def _main() -> dict[str, Any]:
         messages = await record_wire(turns=args.turns)
-        return await compare(messages, repeats=args.repeats)
+        return await compare_fn(messages, repeats=args.repeats)
 
     print(json.dumps(asyncio.run(_main()), indent=1))
+
+
+def main() -> None:
+    """Run the comparison alone and print JSON: ``python -m benchmarks.inbound_pipeline``."""
+    cli(compare, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

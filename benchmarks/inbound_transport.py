@@ -46,7 +46,7 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_transport import TransportParams
 
 from .common import REPLICA_ID, Harness, Probe, drain_observers, make_tavus, settle
-from .inbound_pipeline import FramesReplayer, TavusConsumer, _frames_of_ours, _is_tavus
+from .inbound_pipeline import FramesReplayer, TavusConsumer, _frames_of_ours, _is_tavus, cli
 from .openloop_bot import WireInput
 
 MARKER = {"type": "bench-marker"}
@@ -165,26 +165,7 @@ async def compare(messages: list[dict], *, repeats: int) -> dict[str, Any]:
 
 def main() -> None:
     """Run the comparison alone and print JSON: ``python -m benchmarks.inbound_transport``."""
-    import argparse
-    import json
-    import sys
-
-    from loguru import logger
-
-    from .common import record_wire
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=60, help="user turns in the recording")
-    parser.add_argument("--repeats", type=int, default=9)
-    args = parser.parse_args()
-    logger.remove()
-    logger.add(sys.stderr, level="ERROR")
-
-    async def _main() -> dict[str, Any]:
-        messages = await record_wire(turns=args.turns)
-        return await compare(messages, repeats=args.repeats)
-
-    print(json.dumps(asyncio.run(_main()), indent=1))
+    cli(compare, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -97,6 +97,13 @@ def assert_same_audio(got: bytes, expected: bytes) -> None:
     assert np.abs(ours.astype(int) - theirs).max() <= SAMPLE_TOLERANCE
 
 
+async def assert_one_utterance_of(echoes: list[dict], frames: list[OutputAudioRawFrame]) -> None:
+    """One utterance, closed once at its last message, carrying all of ``frames``' audio."""
+    assert [m["properties"]["done"] for m in echoes] == [False] * (len(echoes) - 1) + [True]
+    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
+    assert_same_audio(decode(echoes), (await per_frame(frames))[1])
+
+
 def echoes_of(down: list[Frame]) -> list[dict]:
     return [f.message for f in down if isinstance(f, OutputTransportMessageUrgentFrame)]
 
@@ -175,10 +182,7 @@ async def test_the_fallback_close_carries_the_held_audio_and_the_tail():
     async with h:
         await h.send(*frames)  # and no TTSStoppedFrame
         await h.down.wait_for(lambda: any(m["properties"]["done"] for m in h.echoes()))
-    echoes = h.echoes()
-    assert [m["properties"]["done"] for m in echoes] == [False] * (len(echoes) - 1) + [True]
-    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
-    assert_same_audio(decode(echoes), (await per_frame(frames))[1])
+    await assert_one_utterance_of(h.echoes(), frames)
 
 
 async def test_held_audio_keeps_the_utterance_open_until_the_fallback_delay_after_it():
@@ -207,10 +211,7 @@ async def test_held_audio_keeps_the_utterance_open_until_the_fallback_delay_afte
         # Past this processor's own close (just before the core's), not the core's.
         now[0] += 0.29 - 0.2
         await h.down.wait_for(lambda: any(m["properties"]["done"] for m in h.echoes()))
-    echoes = h.echoes()
-    assert [m["properties"]["done"] for m in echoes] == [False] * (len(echoes) - 1) + [True]
-    assert len({m["properties"]["inference_id"] for m in echoes}) == 1
-    assert_same_audio(decode(echoes), (await per_frame(frames))[1])
+    await assert_one_utterance_of(h.echoes(), frames)
 
 
 async def test_the_pipeline_end_closes_with_the_held_audio_and_the_tail():
