@@ -57,6 +57,18 @@ def to_mono_pcm16(audio: bytes, channels: int) -> bytes:
     return audio
 
 
+def frame_pcm16(frame: OutputAudioRawFrame) -> bytes:
+    """Return ``frame``'s audio as whole mono PCM16 samples (see :func:`to_mono_pcm16`).
+
+    Args:
+        frame: Audio of any channel count.
+    """
+    audio = frame.audio
+    if frame.num_channels != 1 or len(audio) % 2:
+        return to_mono_pcm16(audio, frame.num_channels)
+    return audio
+
+
 class EchoResampler:
     """Converts TTS audio frames to the echo wire format, one resampler per utterance."""
 
@@ -100,9 +112,7 @@ class EchoResampler:
             utterance_id: The open utterance's id.
             room: How many wire bytes complete the message being filled (0: convert now).
         """
-        audio = frame.audio
-        if frame.num_channels != 1 or len(audio) % 2:
-            audio = to_mono_pcm16(audio, frame.num_channels)
+        audio = frame_pcm16(frame)
         rate = frame.sample_rate
         if self._resampler is not None and rate != self._in_rate and self._owner == utterance_id:
             # The rate changed mid-utterance: what the old resampler holds comes first.
@@ -170,4 +180,4 @@ class EchoResampler:
         self._held = bytearray()
 
 
-__all__ = ["EchoResampler", "to_mono_pcm16"]
+__all__ = ["EchoResampler", "frame_pcm16", "to_mono_pcm16"]

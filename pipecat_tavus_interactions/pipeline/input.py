@@ -130,17 +130,22 @@ class TavusInteractionsInput(FrameProcessor):
     async def _take(self, frame_cls: type[Frame], kwargs: dict, message: Any, sender: Any) -> None:
         """Feed a message the transport handed over to the core (see ``_one_way_broadcast``)."""
         try:
-            effects = self._conn.receive(message, sender_id=sender, now=self._clock())
-            if effects is None:  # not one the core acts on after all: deliver it as a frame
+            if not await self._feed(message, sender):  # after all not one the core acts on
                 await self.push_frame(frame_cls(**kwargs))
-            else:
-                await self._run(effects)
         except Exception as e:  # what Pipecat does around ``process_frame``
             await self.push_error(
                 error_msg=f"Error processing an app message: {e}",
                 exception=e,
                 category=ErrorCategory.UNKNOWN,
             )
+
+    async def _feed(self, message: Any, sender: Any) -> bool:
+        """Give an app message to the core and carry out its effects; ``False``: not Tavus's."""
+        effects = self._conn.receive(message, sender_id=sender, now=self._clock())
+        if effects is None:
+            return False
+        await self._run(effects)
+        return True
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Consume Tavus messages, feed them to the core, and forward everything else."""
@@ -152,11 +157,8 @@ class TavusInteractionsInput(FrameProcessor):
                 if not self._conn.identity.claims(frame.message, sender):
                     await self.push_frame(frame, direction)
                 return
-            effects = self._conn.receive(frame.message, sender_id=sender, now=self._clock())
-            if effects is None:
+            if not await self._feed(frame.message, sender):
                 await self.push_frame(frame, direction)
-            else:
-                await self._run(effects)
             return
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)

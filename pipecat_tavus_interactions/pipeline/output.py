@@ -73,7 +73,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .. import interactions as ix
-from .audio import EchoResampler, to_mono_pcm16
+from .audio import EchoResampler, frame_pcm16
 from .frames import (
     TavusInteractionFrame,
     TavusInterruptFrame,
@@ -328,9 +328,7 @@ class TavusInteractionsOutput(FrameProcessor):
         conn = self._conn
         context_id = getattr(frame, "context_id", None)
         if frame.sample_rate == self._echo_rate and not self._resampler.holds(conn.echo_audio_id):
-            audio = frame.audio
-            if frame.num_channels != 1 or len(audio) % 2:
-                audio = to_mono_pcm16(audio, frame.num_channels)
+            audio = frame_pcm16(frame)
             await self._run(conn.echo_audio(audio, context_id=context_id, now=self._clock()))
             return
         if conn.echo_audio_interrupted(context_id):
