@@ -63,9 +63,10 @@ _TAVUS_PREFIXES = ("conversation.", "system.")
 
 
 def _is_tavus(frame: Frame) -> bool:
-    if not isinstance(frame, InputTransportMessageFrame):
-        return False
-    message = frame.message
+    return isinstance(frame, InputTransportMessageFrame) and _is_tavus_message(frame.message)
+
+
+def _is_tavus_message(message: Any) -> bool:
     if not isinstance(message, dict):
         return False
     event_type = message.get("event_type")

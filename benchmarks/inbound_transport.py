@@ -46,7 +46,7 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_transport import TransportParams
 
 from .common import REPLICA_ID, Harness, Probe, drain_observers, make_tavus, settle
-from .inbound_pipeline import FramesReplayer, TavusConsumer, _frames_of_ours, _is_tavus, cli
+from .inbound_pipeline import FramesReplayer, TavusConsumer, _frames_of_ours, _is_tavus_message, cli
 from .openloop_bot import WireInput
 
 MARKER = {"type": "bench-marker"}
@@ -67,7 +67,9 @@ class InPlaceConsumer(FrameProcessor):
         broadcast = transport.broadcast_frame
 
         async def broadcast_frame(frame_cls: type[Frame], **kwargs: Any) -> None:
-            if issubclass(frame_cls, InputTransportMessageFrame) and _is_tavus(frame_cls(**kwargs)):
+            if issubclass(frame_cls, InputTransportMessageFrame) and _is_tavus_message(
+                kwargs.get("message")
+            ):
                 return
             await broadcast(frame_cls, **kwargs)
 
